@@ -1,0 +1,1 @@
+"""The chat app: rooms, direct messages, presence and history over one websocket."""

@@ -1,0 +1,120 @@
+"""Rooms, direct conversations and messages: fields, constraints and indexes only."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import F, Q
+
+ROOM_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class Room(models.Model):
+    """A room every user belongs to; `last_seq` counts its messages."""
+
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[
+            RegexValidator(
+                ROOM_NAME_PATTERN,
+                "Use 1 to 64 lowercase letters, digits, '-' or '_', "
+                "starting with a letter or digit.",
+            )
+        ],
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The seq of the newest message; the row is locked while a message is added.
+    last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DirectConversation(models.Model):
+    """The direct conversation of two users (or of one user with themself)."""
+
+    # The pair is stored in id order, so each pair has exactly one row.
+    user_low = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    user_high = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_low", "user_high"], name="direct_pair_unique"),
+            models.CheckConstraint(
+                condition=Q(user_low__lte=F("user_high")), name="direct_pair_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_low} ↔ {self.user_high}"
+
+
+class Message(models.Model):
+    """A stored message: in a room, or direct to one recipient."""
+
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages_sent"
+    )
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages_received",
+    )
+    direct = models.ForeignKey(
+        DirectConversation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        editable=False,
+    )
+    body = models.TextField(max_length=4000)
+    client_id = models.CharField(max_length=64)
+    seq = models.PositiveBigIntegerField()
+    sent_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # A retried send (same client_id) can never become a second message.
+            models.UniqueConstraint(
+                fields=["sender", "client_id"], name="message_client_id_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["room", "seq"], condition=Q(room__isnull=False), name="message_room_seq"
+            ),
+            models.UniqueConstraint(
+                fields=["direct", "seq"],
+                condition=Q(direct__isnull=False),
+                name="message_direct_seq",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(room__isnull=False, recipient__isnull=True, direct__isnull=True)
+                    | Q(room__isnull=True, recipient__isnull=False, direct__isnull=False)
+                ),
+                name="message_room_xor_recipient",
+            ),
+        ]
+        indexes = [
+            # sync: a user's direct messages by id, sent and received.
+            models.Index(fields=["recipient", "id"], name="message_recipient_id"),
+            models.Index(fields=["sender", "id"], name="message_sender_id"),
+        ]
+
+    def __str__(self) -> str:
+        target = f"#{self.room}" if self.room_id else f"@{self.recipient}"
+        return f"{self.sender} → {target} ({self.seq})"

@@ -1,0 +1,331 @@
+"""The wire format of /ws/chat/: parses client frames and builds server frames.
+
+Pure functions with no I/O; the only module that knows what a frame looks like
+(see the contract in protocol.md).
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_BODY_CHARS = 4000
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 100
+SYNC_PAGE_SIZE = 100
+# Ids and seqs are 64-bit database integers; larger numbers are refused as bad frames.
+MAX_CURSOR = 2**63 - 1
+
+CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class CloseCode(IntEnum):
+    """Close codes the server uses, named."""
+
+    TOO_BIG = 1009
+    SESSION_ENDED = 4001
+    RECONNECT = 4012
+    TOO_MANY_SOCKETS = 4029
+
+
+class ErrorCode(StrEnum):
+    """The `code` of an `error` frame."""
+
+    BAD_FRAME = "bad_frame"
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    UNKNOWN_USER = "unknown_user"
+    UNKNOWN_ROOM = "unknown_room"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+
+
+class ProtocolError(Exception):
+    """A refused frame; becomes one `error` frame and leaves the socket open."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        detail: str,
+        *,
+        client_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.client_id = client_id
+        self.retry_after = retry_after
+
+
+# --- Client frames ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """`send`: post `body` to `room`, or directly to the user `to`."""
+
+    body: str
+    client_id: str
+    room: str | None = None
+    to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """`history`: one page of a room (`room`) or a direct conversation (`with_`)."""
+
+    room: str | None
+    with_: str | None
+    before: int | None
+    after: int | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """`sync`: every visible message with an id above `after`."""
+
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Users:
+    """`users`: the online list."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """`ping`: liveness check."""
+
+
+ClientFrame = Send | History | Sync | Users | Ping
+
+
+def _bad(detail: str, client_id: str | None = None) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_FRAME, detail, client_id=client_id)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _optional_str(frame: dict, key: str, client_id: str | None = None) -> str | None:
+    value = frame.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _bad(f"'{key}' must be a string", client_id)
+    return value
+
+
+def _optional_cursor(frame: dict, key: str, *, low: int = 0, high: int = MAX_CURSOR) -> int | None:
+    value = frame.get(key)
+    if value is None:
+        return None
+    # bool is a subclass of int in Python, but true is not a number on the wire.
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad(f"'{key}' must be a whole number from {low} to {high}")
+    return value
+
+
+def _exactly_one(frame: dict, first: str, second: str, client_id: str | None = None) -> None:
+    if (frame.get(first) is None) == (frame.get(second) is None):
+        raise _bad(f"give exactly one of '{first}' and '{second}'", client_id)
+
+
+def _parse_send(frame: dict) -> Send:
+    raw_client_id = frame.get("client_id")
+    valid_id = isinstance(raw_client_id, str) and CLIENT_ID_PATTERN.fullmatch(raw_client_id)
+    client_id = raw_client_id if valid_id else None
+    if not valid_id:
+        raise _bad("'client_id' must be 1 to 64 characters of A-Z a-z 0-9 _ -")
+    _exactly_one(frame, "room", "to", client_id)
+    room = _optional_str(frame, "room", client_id)
+    to = _optional_str(frame, "to", client_id)
+    body = frame.get("body")
+    if not isinstance(body, str):
+        raise _bad("'body' must be a string", client_id)
+    body = body.strip()
+    if not body:
+        raise ProtocolError(ErrorCode.EMPTY, "the message is empty", client_id=client_id)
+    if len(body) > MAX_BODY_CHARS:
+        raise ProtocolError(
+            ErrorCode.TOO_LONG,
+            f"the message is longer than {MAX_BODY_CHARS} characters",
+            client_id=client_id,
+        )
+    return Send(body=body, client_id=client_id, room=room, to=to)
+
+
+def _parse_history(frame: dict) -> History:
+    _exactly_one(frame, "room", "with")
+    if frame.get("before") is not None and frame.get("after") is not None:
+        raise _bad("give at most one of 'before' and 'after'")
+    limit = _optional_cursor(frame, "limit", low=1, high=HISTORY_MAX_LIMIT)
+    return History(
+        room=_optional_str(frame, "room"),
+        with_=_optional_str(frame, "with"),
+        before=_optional_cursor(frame, "before"),
+        after=_optional_cursor(frame, "after"),
+        limit=HISTORY_DEFAULT_LIMIT if limit is None else limit,
+    )
+
+
+def _parse_sync(frame: dict) -> Sync:
+    after = _optional_cursor(frame, "after")
+    if after is None:
+        raise _bad("'after' is required: the largest message id you have (0 for none)")
+    return Sync(after=after)
+
+
+_PARSERS = {
+    "send": _parse_send,
+    "history": _parse_history,
+    "sync": _parse_sync,
+    "users": lambda frame: Users(),
+    "ping": lambda frame: Ping(),
+}
+
+
+def parse_client_frame(text: str | None) -> ClientFrame:
+    """Parses one client text frame, raising ProtocolError for anything off-contract."""
+    if text is None:
+        raise _bad("frames must be UTF-8 text holding one JSON object")
+    try:
+        frame = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise _bad("the frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise _bad("the frame must be a JSON object")
+    kind = frame.get("type")
+    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        raise _bad(f"unknown frame type; use one of {', '.join(_PARSERS)}")
+    return parser(frame)
+
+
+# --- Server frames ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as it was stored, ready to be shown on the wire."""
+
+    id: int
+    seq: int
+    sender: str
+    body: str
+    sent_at: datetime
+    client_id: str
+    room: str | None = None
+    to: str | None = None
+
+
+def format_time(moment: datetime) -> str:
+    """Formats a time as ISO 8601 in UTC with milliseconds and a Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """Encodes a frame as compact JSON text."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def message_frame(message: StoredMessage) -> dict[str, Any]:
+    """Builds the `message` frame of a stored message."""
+    frame: dict[str, Any] = {"type": "message", "id": message.id, "seq": message.seq}
+    if message.room is not None:
+        frame["room"] = message.room
+    else:
+        frame["to"] = message.to
+    frame.update(
+        {
+            "from": message.sender,
+            "body": message.body,
+            "sent_at": format_time(message.sent_at),
+            "client_id": message.client_id,
+        }
+    )
+    return frame
+
+
+def hello_frame(
+    *, user: str, online: list[str], rooms: list[str], direct: list[str], last_id: int
+) -> dict[str, Any]:
+    """Builds the first frame of a socket: who I am, who is online, what I can read."""
+    return {
+        "type": "hello",
+        "user": user,
+        "online": online,
+        "rooms": rooms,
+        "direct": direct,
+        "last_id": last_id,
+    }
+
+
+def presence_frame(*, user: str, online: bool) -> dict[str, Any]:
+    """Builds the frame announcing a user's first connection or last disconnection."""
+    return {"type": "presence", "user": user, "online": online}
+
+
+def users_frame(*, online: list[str]) -> dict[str, Any]:
+    """Builds the answer to `users`."""
+    return {"type": "users", "online": online}
+
+
+def rooms_frame(*, rooms: list[str]) -> dict[str, Any]:
+    """Builds the frame that replaces the room list after staff changed it."""
+    return {"type": "rooms", "rooms": rooms}
+
+
+def ack_frame(message: StoredMessage) -> dict[str, Any]:
+    """Builds the `ack` telling the sender its message is stored."""
+    return {
+        "type": "ack",
+        "client_id": message.client_id,
+        "id": message.id,
+        "seq": message.seq,
+        "sent_at": format_time(message.sent_at),
+    }
+
+
+def history_frame(
+    *, room: str | None, with_: str | None, messages: list[StoredMessage], has_more: bool
+) -> dict[str, Any]:
+    """Builds the answer to `history`, messages oldest first."""
+    frame: dict[str, Any] = {"type": "history"}
+    if room is not None:
+        frame["room"] = room
+    else:
+        frame["with"] = with_
+    frame["messages"] = [message_frame(m) for m in messages]
+    frame["has_more"] = has_more
+    return frame
+
+
+def sync_frame(*, messages: list[StoredMessage], has_more: bool, after: int) -> dict[str, Any]:
+    """Builds the answer to `sync`; `last_id` is where the next page starts."""
+    last_id = max([after, *(m.id for m in messages)])
+    return {
+        "type": "sync",
+        "messages": [message_frame(m) for m in messages],
+        "has_more": has_more,
+        "last_id": last_id,
+    }
+
+
+def error_frame(error: ProtocolError) -> dict[str, Any]:
+    """Builds the `error` frame for a refused frame."""
+    frame: dict[str, Any] = {"type": "error", "code": str(error.code), "detail": error.detail}
+    if error.client_id is not None:
+        frame["client_id"] = error.client_id
+    if error.retry_after is not None:
+        frame["retry_after"] = error.retry_after
+    return frame
+
+
+def pong_frame() -> dict[str, Any]:
+    """Builds the answer to `ping`."""
+    return {"type": "pong"}

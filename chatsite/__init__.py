@@ -1,0 +1,1 @@
+"""The chat site's Django project: settings and wiring."""

@@ -1,0 +1,141 @@
+"""Shared fixtures: users, logged-in sockets, and a clean slate of in-process state."""
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from chat.presence import reset_presence
+from chat.ratelimit import reset_rate_limits
+
+PASSWORD = "a-long-enough-passphrase-42"
+ORIGIN = b"http://127.0.0.1"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Gives every test an empty channel layer, presence store and rate limiter."""
+    channel_layers.backends.clear()
+    reset_presence()
+    reset_rate_limits()
+    yield
+    channel_layers.backends.clear()
+    reset_presence()
+    reset_rate_limits()
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    """Creates a user with the shared test password."""
+
+    def make(username: str, **extra):
+        return django_user_model.objects.create_user(username=username, password=PASSWORD, **extra)
+
+    return make
+
+
+def login_client(user) -> Client:
+    """Returns a Django test client logged in as `user`."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+class Socket:
+    """A test client of /ws/chat/ that speaks JSON frames."""
+
+    def __init__(self, communicator: WebsocketCommunicator, client: Client):
+        self.communicator = communicator
+        self.client = client
+        self.hello: dict | None = None
+
+    async def send(self, frame: dict) -> None:
+        """Sends one JSON frame."""
+        await self.communicator.send_to(text_data=json.dumps(frame))
+
+    async def send_text(self, text: str) -> None:
+        """Sends raw text, valid or not."""
+        await self.communicator.send_to(text_data=text)
+
+    async def receive(self, timeout: float = 3) -> dict:
+        """Receives the next frame as a dict."""
+        return json.loads(await self.communicator.receive_from(timeout=timeout))
+
+    async def receive_type(self, kind: str, timeout: float = 3) -> dict:
+        """Receives frames until one of type `kind`, skipping presence noise."""
+        while True:
+            frame = await self.receive(timeout)
+            if frame["type"] == kind:
+                return frame
+            if frame["type"] != "presence":
+                raise AssertionError(f"expected a {kind} frame, got {frame}")
+
+    async def ask(self, frame: dict, kind: str | None = None) -> dict:
+        """Sends a frame and returns the answer of type `kind` (default: the frame's type)."""
+        await self.send(frame)
+        return await self.receive_type(kind or frame["type"])
+
+    async def nothing(self, timeout: float = 0.3) -> bool:
+        """Tells whether no frame arrives within `timeout`."""
+        return await self.communicator.receive_nothing(timeout=timeout)
+
+    async def close(self) -> None:
+        """Closes the socket from the client side."""
+        await self.communicator.disconnect()
+
+
+async def open_socket(user=None, *, client: Client | None = None, origin: bytes = ORIGIN):
+    """Opens /ws/chat/ as `user` (or with a given client's session); returns (connected, socket)."""
+    from chatsite.asgi import application
+
+    if client is None:
+        client = await sync_to_async(login_client)(user) if user is not None else Client()
+    headers = [(b"origin", origin)] if origin else []
+    session = client.cookies.get("sessionid")
+    if session is not None:
+        headers.append((b"cookie", f"sessionid={session.value}".encode()))
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return connected, code, Socket(communicator, client)
+
+
+@pytest.fixture
+async def connect():
+    """Opens logged-in sockets (hello already read) and disconnects them at the end."""
+    opened: list[Socket] = []
+
+    async def _connect(user=None, *, client: Client | None = None, hello: bool = True) -> Socket:
+        connected, code, socket = await open_socket(user, client=client)
+        assert connected, f"handshake refused ({code})"
+        opened.append(socket)
+        if hello:
+            socket.hello = await socket.receive_type("hello")
+        return socket
+
+    yield _connect
+    for socket in opened:
+        await socket.close()
+
+
+@pytest.fixture(scope="session")
+def site_database():
+    """A migrated database of its own for the real server processes of this session."""
+    from tests.server import Database, base_env
+
+    database = Database()
+    database.migrate(base_env())
+    yield database
+    database.drop()
+
+
+@pytest.fixture(scope="session")
+def site_server(site_database):
+    """One real server process (`python -m chatsite.server`) for the whole session."""
+    from tests.server import ServerProcess
+
+    server = ServerProcess(site_database).start()
+    yield server
+    server.stop()

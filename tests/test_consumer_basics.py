@@ -1,0 +1,55 @@
+"""The socket's first moments: handshake rules, hello, ping, users."""
+
+import pytest
+
+from tests.conftest import open_socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_hello_is_the_first_frame(make_user, connect):
+    alice = await _user(make_user, "alice")
+    socket = await connect(alice)
+    assert socket.hello == {
+        "type": "hello",
+        "user": "alice",
+        "online": ["alice"],
+        "rooms": ["general"],
+        "direct": [],
+        "last_id": 0,
+    }
+
+
+async def test_ping_gets_pong(make_user, connect):
+    socket = await connect(await _user(make_user, "alice"))
+    assert await socket.ask({"type": "ping"}, "pong") == {"type": "pong"}
+
+
+async def test_anonymous_handshake_is_refused(make_user):
+    connected, _code, _ = await open_socket(None)
+    # Closed before accept: daphne answers such a handshake with HTTP 403
+    # (tests/test_server.py checks that over a real connection).
+    assert not connected
+
+
+async def test_foreign_origin_is_refused(make_user):
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from chatsite.asgi import application
+    from tests.conftest import login_client
+
+    alice = await _user(make_user, "alice")
+    client = await sync_to_async(login_client)(alice)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    for origin in (b"http://evil.example", None):
+        headers = [(b"cookie", cookie)] + ([(b"origin", origin)] if origin else [])
+        communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+        connected, _code = await communicator.connect()
+        assert not connected
+
+
+async def _user(make_user, name):
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(make_user)(name)
