@@ -73,7 +73,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
         if joined.sockets > settings.CHAT_MAX_SOCKETS:
             logger.info("socket refused: user=%s has too many sockets", self.username)
-            await self.close(code=CloseCode.TOO_MANY_SOCKETS)
+            await self._close(CloseCode.TOO_MANY_SOCKETS)
             return
         direct, last_id = await database_sync_to_async(_greeting_reads)(user.pk)
         online = await get_presence().online()
@@ -103,7 +103,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Parses one client frame and answers it; a refused frame gets one `error` frame."""
         if text_data is not None and len(text_data) > MAX_FRAME_BYTES:
             # The server normally refuses such frames itself; this covers other ASGI servers.
-            await self.close(code=CloseCode.TOO_BIG)
+            await self._close(CloseCode.TOO_BIG)
             return
         try:
             frame = parse_client_frame(text_data)
@@ -175,12 +175,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
 
     async def chat_presence(self, event: dict) -> None:
-        """Forwards a presence frame."""
-        await self.send(text_data=event["text"])
+        """Forwards another user's presence frame (hello already told me I am online)."""
+        if event["user"] != self.username:
+            await self.send(text_data=event["text"])
 
     async def session_ended(self, event: dict) -> None:
         """Closes the socket because its login session ended."""
-        await self.close(code=CloseCode.SESSION_ENDED)
+        await self._close(CloseCode.SESSION_ENDED)
 
     async def rooms_changed(self, event: dict) -> None:
         """Follows a change of the room list: joins new rooms, leaves removed ones."""
@@ -199,6 +200,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _send(self, frame: dict) -> None:
         await self.send(text_data=encode(frame))
+
+    async def _close(self, code: CloseCode) -> None:
+        # daphne's websocket layer accepts only a plain int, not an IntEnum.
+        await self.close(code=int(code))
 
     async def _read(self, selector, **kwargs):
         """Runs a selector off the event loop; a database outage becomes `unavailable`."""
@@ -220,7 +225,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
                 if not valid:
                     logger.info("session ended: user=%s", self.username)
-                    await self.close(code=CloseCode.SESSION_ENDED)
+                    await self._close(CloseCode.SESSION_ENDED)
                     return
 
 

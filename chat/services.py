@@ -171,7 +171,11 @@ async def presence_leave(*, user: str, socket: str, announce: bool = True) -> No
 
 
 async def _announce(*, user: str, online: bool) -> None:
-    event = {"type": "chat.presence", "text": encode(presence_frame(user=user, online=online))}
+    event = {
+        "type": "chat.presence",
+        "user": user,
+        "text": encode(presence_frame(user=user, online=online)),
+    }
     await get_channel_layer().group_send(groups.EVERYONE, event)
 
 

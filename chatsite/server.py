@@ -9,7 +9,7 @@ its websocket layer drop the connection instead (the client sees 1006), unless
 import os
 import sys
 
-from daphne.cli import CommandLine
+from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from twisted.internet import reactor
 
@@ -33,7 +33,7 @@ class ChatServer(Server):
         self.ws_factory.setProtocolOptions(failByDrop=False)
 
 
-class ChatCommandLine(CommandLine):
+class ChatCommandLine(CommandLineInterface):
     """daphne's command line, serving with ChatServer."""
 
     server_class = ChatServer

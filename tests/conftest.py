@@ -64,13 +64,15 @@ class Socket:
         """Receives the next frame as a dict."""
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
-    async def receive_type(self, kind: str, timeout: float = 3) -> dict:
-        """Receives frames until one of type `kind`, skipping presence noise."""
+    async def receive_type(
+        self, kind: str, timeout: float = 3, skip: tuple[str, ...] = ("presence",)
+    ) -> dict:
+        """Receives frames until one of type `kind`, skipping the types in `skip`."""
         while True:
             frame = await self.receive(timeout)
             if frame["type"] == kind:
                 return frame
-            if frame["type"] != "presence":
+            if frame["type"] not in skip:
                 raise AssertionError(f"expected a {kind} frame, got {frame}")
 
     async def ask(self, frame: dict, kind: str | None = None) -> dict:
@@ -78,9 +80,14 @@ class Socket:
         await self.send(frame)
         return await self.receive_type(kind or frame["type"])
 
-    async def nothing(self, timeout: float = 0.3) -> bool:
-        """Tells whether no frame arrives within `timeout`."""
-        return await self.communicator.receive_nothing(timeout=timeout)
+    async def nothing(self, timeout: float = 0.3, *, presence_too: bool = False) -> bool:
+        """Tells whether no frame (presence frames aside, unless asked) arrives in `timeout`."""
+        while not await self.communicator.receive_nothing(timeout=timeout):
+            frame = await self.receive()
+            if presence_too or frame["type"] != "presence":
+                self.unexpected = frame
+                return False
+        return True
 
     async def close(self) -> None:
         """Closes the socket from the client side."""

@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import open_socket
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 async def test_hello_is_the_first_frame(make_user, connect):

@@ -1,0 +1,126 @@
+"""Presence across tabs, the online list, the socket cap, logout and session expiry."""
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from chat.models import Room
+from tests.conftest import login_client, open_socket
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture
+async def people(make_user):
+    """Two users: alice and bob."""
+    return [await sync_to_async(make_user)(name) for name in ("alice", "bob")]
+
+
+async def test_first_tab_announces_online_to_others(people, connect):
+    alice = await connect(people[0])
+    await connect(people[1])
+    assert await alice.receive() == {"type": "presence", "user": "bob", "online": True}
+
+
+async def test_hello_lists_everyone_online(people, connect):
+    await connect(people[0])
+    bob = await connect(people[1])
+    assert bob.hello["online"] == ["alice", "bob"]
+
+
+async def test_second_tab_announces_nothing(people, connect):
+    alice = await connect(people[0])
+    await connect(people[1])
+    await alice.receive_type("presence")
+    await connect(people[1])
+    assert await alice.nothing(0.5, presence_too=True)
+
+
+async def test_closing_one_of_two_tabs_announces_nothing(people, connect):
+    alice = await connect(people[0])
+    bob_tab1 = await connect(people[1])
+    await connect(people[1])
+    await alice.receive_type("presence")
+    await bob_tab1.close()
+    assert await alice.nothing(0.5, presence_too=True)
+
+
+async def test_closing_the_last_tab_announces_offline(people, connect):
+    alice = await connect(people[0])
+    bob_tab1, bob_tab2 = await connect(people[1]), await connect(people[1])
+    assert (await alice.receive())["online"] is True
+    await bob_tab1.close()
+    await bob_tab2.close()
+    assert await alice.receive() == {"type": "presence", "user": "bob", "online": False}
+    assert await alice.ask({"type": "users"}) == {"type": "users", "online": ["alice"]}
+
+
+async def test_users_answers_the_online_list(people, connect):
+    alice = await connect(people[0])
+    await connect(people[1])
+    answer = await alice.ask({"type": "users"})
+    assert answer == {"type": "users", "online": ["alice", "bob"]}
+
+
+async def test_socket_over_the_cap_is_closed_with_4029(people, connect, settings):
+    settings.CHAT_MAX_SOCKETS = 2
+    alice = people[0]
+    client = await sync_to_async(login_client)(alice)
+    await connect(client=client)
+    await connect(client=client)
+    connected, _, extra = await open_socket(client=client)
+    assert connected
+    assert await extra.communicator.receive_output(timeout=3) == {
+        "type": "websocket.close",
+        "code": 4029,
+    }
+    await extra.close()
+    # The refused socket did not count: closing it leaves alice online.
+    bob = await connect(people[1])
+    assert "alice" in bob.hello["online"]
+
+
+async def test_logout_closes_every_socket_of_that_session(people, connect):
+    client = await sync_to_async(login_client)(people[0])
+    other_session = await sync_to_async(login_client)(people[0])
+    tab1, tab2 = await connect(client=client), await connect(client=client)
+    elsewhere = await connect(client=other_session)
+    response = await sync_to_async(client.post)("/accounts/logout/")
+    assert response.status_code == 302
+    for tab in (tab1, tab2):
+        closed = await tab.communicator.receive_output(timeout=2)
+        assert closed == {"type": "websocket.close", "code": 4001}
+    # A session on another device stays connected.
+    assert await elsewhere.ask({"type": "ping"}, "pong") == {"type": "pong"}
+
+
+async def test_expired_session_closes_the_socket_with_4001(people, connect, settings):
+    settings.CHAT_SESSION_CHECK_SECONDS = 0.2
+    client = await sync_to_async(login_client)(people[0])
+    socket = await connect(client=client)
+    # The session disappears behind the socket's back (expiry, or a flush elsewhere).
+    await sync_to_async(client.session.delete)()
+    closed = await socket.communicator.receive_output(timeout=3)
+    assert closed == {"type": "websocket.close", "code": 4001}
+
+
+async def test_password_change_ends_older_sessions(people, connect, settings):
+    settings.CHAT_SESSION_CHECK_SECONDS = 0.2
+    alice = people[0]
+    socket = await connect(alice)
+    alice.set_password("another-long-passphrase-77")
+    await sync_to_async(alice.save)()
+    closed = await socket.communicator.receive_output(timeout=3)
+    assert closed == {"type": "websocket.close", "code": 4001}
+
+
+async def test_new_room_reaches_open_sockets_and_carries_messages(people, connect):
+    alice, bob = await connect(people[0]), await connect(people[1])
+    await sync_to_async(Room.objects.create)(name="random")
+    for socket in (alice, bob):
+        assert await socket.receive_type("rooms") == {
+            "type": "rooms",
+            "rooms": ["general", "random"],
+        }
+    await alice.send({"type": "send", "room": "random", "body": "new here", "client_id": "r1"})
+    message = await bob.receive_type("message")
+    assert (message["room"], message["body"]) == ("random", "new here")

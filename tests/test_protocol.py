@@ -1,0 +1,399 @@
+"""The wire frames of /ws/chat/: what chat.protocol accepts, refuses and builds.
+
+Pure unit tests: no database, no socket. Each refused frame is checked by the
+`error` a client would see (its code, and its client_id when it had one).
+"""
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from chat.protocol import (
+    ErrorCode,
+    History,
+    Ping,
+    ProtocolError,
+    Send,
+    StoredMessage,
+    Sync,
+    Users,
+    ack_frame,
+    encode,
+    error_frame,
+    format_time,
+    history_frame,
+    message_frame,
+    parse_client_frame,
+    sync_frame,
+)
+
+MAX_CURSOR = 2**63 - 1
+SENT_AT = datetime(2026, 11, 24, 10, 0, 0, 123456, tzinfo=UTC)
+MISSING = object()  # a field left out of the frame
+
+
+def parse(frame: dict):
+    """Parses a frame given as a dict, the way a client would send it."""
+    return parse_client_frame(json.dumps(frame))
+
+
+def refusal(frame: dict | str | None) -> dict:
+    """Returns the `error` frame a client gets for a refused frame (dict or raw text)."""
+    text = frame if frame is None or isinstance(frame, str) else json.dumps(frame)
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(text)
+    return error_frame(caught.value)
+
+
+def send(**fields) -> dict:
+    """A valid `send` to general, with `fields` replacing, adding or (MISSING) removing keys."""
+    frame = {"type": "send", "room": "general", "body": "hi", "client_id": "k1", **fields}
+    return {key: value for key, value in frame.items() if value is not MISSING}
+
+
+def stored(**fields) -> StoredMessage:
+    """A stored room message, with `fields` replacing attributes."""
+    values = {
+        "id": 119,
+        "seq": 57,
+        "sender": "bob",
+        "body": "hi",
+        "sent_at": SENT_AT,
+        "client_id": "k1",
+        "room": "general",
+        **fields,
+    }
+    return StoredMessage(**values)
+
+
+# --- Every client frame of the contract ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "parsed"),
+    [
+        (
+            {"type": "send", "room": "general", "body": "hi", "client_id": "k1"},
+            Send(body="hi", client_id="k1", room="general"),
+        ),
+        (
+            {"type": "send", "to": "alice", "body": "hi", "client_id": "k2"},
+            Send(body="hi", client_id="k2", to="alice"),
+        ),
+        (
+            {"type": "history", "room": "general", "before": 57, "limit": 50},
+            History(room="general", with_=None, before=57, after=None, limit=50),
+        ),
+        (
+            {"type": "history", "room": "general", "after": 50, "limit": 20},
+            History(room="general", with_=None, before=None, after=50, limit=20),
+        ),
+        (
+            {"type": "history", "with": "alice", "before": 12},
+            History(room=None, with_="alice", before=12, after=None, limit=50),
+        ),
+        ({"type": "sync", "after": 118}, Sync(after=118)),
+        ({"type": "users"}, Users()),
+        ({"type": "ping"}, Ping()),
+        # Unknown extra fields are ignored, so clients may add their own.
+        (send(colour="blue", sent=12), Send(body="hi", client_id="k1", room="general")),
+    ],
+    ids=[
+        "send-room",
+        "send-direct",
+        "history-before",
+        "history-after",
+        "history-with-default-limit",
+        "sync",
+        "users",
+        "ping",
+        "extra-fields-ignored",
+    ],
+)
+def test_contract_frame_is_understood(frame, parsed):
+    assert parse(frame) == parsed
+
+
+# --- Frames that are not a JSON object with a known type --------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,  # a binary frame
+        "hello",
+        '[{"type": "ping"}]',
+        "{}",
+        '{"type": "shout"}',
+        '{"type": 5}',
+        '{"type": "sync", "after": NaN}',
+        '{"type": "sync", "after": Infinity}',
+        "[" * 100_000,
+        '{"type": "sync", "after": ' + "9" * 5000 + "}",
+    ],
+    ids=[
+        "binary",
+        "not-json",
+        "not-an-object",
+        "no-type",
+        "unknown-type",
+        "type-not-a-string",
+        "nan",
+        "infinity",
+        "deeply-nested",
+        "5000-digit-number",
+    ],
+)
+def test_malformed_frame_is_refused_as_bad_frame(text):
+    error = refusal(text)
+    assert error["type"] == "error"
+    assert error["code"] == "bad_frame"
+    assert error["detail"]
+    assert "client_id" not in error
+
+
+# --- send ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [{"type": "send", "body": "hi", "client_id": "k1"}, send(to="alice")],
+    ids=["neither-room-nor-to", "both-room-and-to"],
+)
+def test_send_needs_exactly_one_of_room_and_to(frame):
+    error = refusal(frame)
+    assert (error["code"], error["client_id"]) == ("bad_frame", "k1")
+
+
+def test_send_body_is_stripped_of_surrounding_white_space():
+    assert parse(send(body="\n\t  hello  world \r\n")).body == "hello  world"
+
+
+def test_send_of_white_space_only_is_refused_as_empty_echoing_client_id():
+    error = refusal(send(body=" \n\t\r ", client_id="blank-1"))
+    assert (error["code"], error["client_id"]) == ("empty", "blank-1")
+
+
+def test_send_of_4000_characters_after_stripping_is_accepted():
+    assert parse(send(body="  " + "é" * 4000 + "\n")).body == "é" * 4000
+
+
+def test_send_of_4001_characters_is_refused_as_too_long_echoing_client_id():
+    error = refusal(send(body="  " + "x" * 4001 + "  ", client_id="long-1"))
+    assert (error["code"], error["client_id"]) == ("too_long", "long-1")
+
+
+@pytest.mark.parametrize("body", [5, MISSING], ids=["number", "missing"])
+def test_send_with_a_body_that_is_not_a_string_is_refused(body):
+    error = refusal(send(body=body))
+    assert (error["code"], error["client_id"]) == ("bad_frame", "k1")
+
+
+def test_send_accepts_a_64_character_client_id_of_letters_digits_dash_and_underscore():
+    client_id = "AZaz09_-" * 8
+    assert parse(send(client_id=client_id)).client_id == client_id
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    ["x" * 65, "", "has space", 5, MISSING],
+    ids=["65-chars", "empty", "space", "not-a-string", "missing"],
+)
+def test_send_with_an_invalid_client_id_is_refused_without_echoing_it(client_id):
+    error = refusal(send(client_id=client_id))
+    assert error["code"] == "bad_frame"
+    assert "client_id" not in error
+
+
+def test_send_with_a_room_that_is_not_a_string_echoes_client_id():
+    error = refusal(send(room=5, client_id="typed-1"))
+    assert (error["code"], error["client_id"]) == ("bad_frame", "typed-1")
+
+
+# --- history ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "history"},
+        {"type": "history", "room": "general", "with": "alice"},
+        {"type": "history", "room": "general", "before": 5, "after": 2},
+    ],
+    ids=["no-conversation", "room-and-with", "before-and-after"],
+)
+def test_history_needs_one_conversation_and_at_most_one_direction(frame):
+    assert refusal(frame)["code"] == "bad_frame"
+
+
+def test_history_limit_defaults_to_50():
+    assert parse({"type": "history", "room": "general"}).limit == 50
+
+
+@pytest.mark.parametrize("limit", [1, 100])
+def test_history_limit_of_1_to_100_is_accepted(limit):
+    assert parse({"type": "history", "room": "general", "limit": limit}).limit == limit
+
+
+@pytest.mark.parametrize("limit", [0, 101, True, 1.5, "5"], ids=repr)
+def test_history_limit_outside_1_to_100_or_not_an_integer_is_refused(limit):
+    assert refusal({"type": "history", "room": "general", "limit": limit})["code"] == "bad_frame"
+
+
+@pytest.mark.parametrize(
+    ("cursor", "value"),
+    [("before", -1), ("after", -1), ("before", MAX_CURSOR + 1), ("after", MAX_CURSOR + 1)],
+)
+def test_history_cursor_that_is_negative_or_above_64_bits_is_refused(cursor, value):
+    assert refusal({"type": "history", "room": "general", cursor: value})["code"] == "bad_frame"
+
+
+def test_history_cursor_may_be_the_largest_64_bit_integer():
+    page = parse({"type": "history", "with": "alice", "before": MAX_CURSOR})
+    assert page.before == MAX_CURSOR
+
+
+# --- sync ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "sync"},
+        {"type": "sync", "after": -1},
+        {"type": "sync", "after": True},
+        {"type": "sync", "after": "118"},
+    ],
+    ids=["missing", "negative", "boolean", "string"],
+)
+def test_sync_without_a_non_negative_integer_after_is_refused(frame):
+    assert refusal(frame)["code"] == "bad_frame"
+
+
+# --- Server frames ------------------------------------------------------------
+
+
+def test_message_frame_of_a_room_message_names_the_room():
+    assert message_frame(stored()) == {
+        "type": "message",
+        "id": 119,
+        "seq": 57,
+        "room": "general",
+        "from": "bob",
+        "body": "hi",
+        "sent_at": "2026-11-24T10:00:00.123Z",
+        "client_id": "k1",
+    }
+
+
+def test_message_frame_of_a_direct_message_names_the_recipient_and_no_room():
+    message = stored(id=120, seq=12, room=None, to="alice", client_id="k2")
+    assert message_frame(message) == {
+        "type": "message",
+        "id": 120,
+        "seq": 12,
+        "to": "alice",
+        "from": "bob",
+        "body": "hi",
+        "sent_at": "2026-11-24T10:00:00.123Z",
+        "client_id": "k2",
+    }
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (
+            datetime(
+                2026, 11, 24, 11, 30, 5, 7000, tzinfo=timezone(timedelta(hours=1, minutes=30))
+            ),
+            "2026-11-24T10:00:05.007Z",
+        ),
+        (
+            datetime(2026, 11, 23, 21, 0, 0, 999999, tzinfo=timezone(timedelta(hours=-13))),
+            "2026-11-24T10:00:00.999Z",
+        ),
+    ],
+    ids=["east-of-utc", "west-of-utc-day-before"],
+)
+def test_format_time_gives_utc_with_milliseconds_and_z(moment, text):
+    assert format_time(moment) == text
+
+
+def test_ack_frame_tells_the_sender_id_seq_and_time():
+    assert ack_frame(stored()) == {
+        "type": "ack",
+        "client_id": "k1",
+        "id": 119,
+        "seq": 57,
+        "sent_at": "2026-11-24T10:00:00.123Z",
+    }
+
+
+def test_history_frame_of_a_direct_conversation_names_the_other_user():
+    message = stored(room=None, to="alice")
+    assert history_frame(room=None, with_="alice", messages=[message], has_more=True) == {
+        "type": "history",
+        "with": "alice",
+        "messages": [message_frame(message)],
+        "has_more": True,
+    }
+
+
+def test_history_frame_of_a_room_keeps_messages_oldest_first():
+    older, newer = stored(id=1, seq=1), stored(id=2, seq=2)
+    frame = history_frame(room="general", with_=None, messages=[older, newer], has_more=False)
+    assert frame == {
+        "type": "history",
+        "room": "general",
+        "messages": [message_frame(older), message_frame(newer)],
+        "has_more": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("after", "ids", "last_id"),
+    [(100, [119, 121, 120], 121), (118, [], 118)],
+    ids=["largest-id-of-page", "empty-page-keeps-after"],
+)
+def test_sync_frame_last_id_is_where_the_next_page_starts(after, ids, last_id):
+    messages = [stored(id=i, seq=i) for i in ids]
+    frame = sync_frame(messages=messages, has_more=False, after=after)
+    assert frame == {
+        "type": "sync",
+        "messages": [message_frame(m) for m in messages],
+        "has_more": False,
+        "last_id": last_id,
+    }
+
+
+@pytest.mark.parametrize(
+    ("error", "frame"),
+    [
+        (
+            ProtocolError(ErrorCode.BAD_FRAME, "not JSON"),
+            {"type": "error", "code": "bad_frame", "detail": "not JSON"},
+        ),
+        (
+            ProtocolError(ErrorCode.RATE_LIMITED, "slow down", client_id="k9", retry_after=1.5),
+            {
+                "type": "error",
+                "code": "rate_limited",
+                "detail": "slow down",
+                "client_id": "k9",
+                "retry_after": 1.5,
+            },
+        ),
+    ],
+    ids=["plain", "with-client-id-and-retry-after"],
+)
+def test_error_frame_carries_client_id_and_retry_after_only_when_known(error, frame):
+    assert error_frame(error) == frame
+
+
+def test_encode_keeps_non_ascii_text_as_is():
+    text = encode({"type": "message", "body": "héllo ☃ 你好 🎉"})
+    assert "héllo ☃ 你好 🎉" in text
+    assert "\\u" not in text
+    assert json.loads(text) == {"type": "message", "body": "héllo ☃ 你好 🎉"}
