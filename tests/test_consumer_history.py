@@ -123,7 +123,7 @@ async def test_sync_returns_missed_messages_in_id_order_in_pages(people, connect
 
 
 async def test_sync_never_includes_other_pairs_direct_messages(people, connect):
-    alice, bob, carol = people
+    alice, _, carol = people
     await _post(alice, 5, to="bob", tag="secret")
     visible = await _post(alice, 2, room="general")
     visible += await _post(alice, 1, to="carol", tag="hi")
