@@ -7,13 +7,14 @@ rules live in those modules.
 import asyncio
 import contextlib
 import logging
+import weakref
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import DatabaseError
 
 from chat import groups, selectors, services
+from chat.layers import on_layer_reconnect
 from chat.presence import get_presence
 from chat.protocol import (
     MAX_FRAME_BYTES,
@@ -40,6 +41,21 @@ from chat.ratelimit import message_rate_check
 
 logger = logging.getLogger(__name__)
 
+# This process's open sockets, so a layer reconnect can ask them all to resync.
+_open_sockets: "weakref.WeakSet[ChatConsumer]" = weakref.WeakSet()
+
+
+@contextlib.contextmanager
+def _unavailable_on_outage(what: str, client_id: str | None = None):
+    """Turns a database or Redis outage into an `unavailable` error frame."""
+    try:
+        yield
+    except services.OUTAGES as exc:
+        logger.warning("%s failed: %s", what, exc.__class__.__name__)
+        raise ProtocolError(
+            ErrorCode.UNAVAILABLE, f"{what} is unavailable; retry later", client_id=client_id
+        ) from None
+
 
 class ChatConsumer(AsyncWebsocketConsumer):
     """One browser tab's socket, carrying its user's rooms and direct messages."""
@@ -57,46 +73,65 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.username = user.get_username()
         self.session_key = self.scope["session"].session_key
-        self.rooms = await database_sync_to_async(selectors.room_names)()
-        self.member_of = {
-            groups.EVERYONE,
-            groups.user_group(user.pk),
-            groups.session_group(self.session_key),
-            *(groups.room_group(name) for name in self.rooms),
-        }
-        # Join before reading `last_id`, so every later message arrives live.
-        for group in self.member_of:
-            await self.channel_layer.group_add(group, self.channel_name)
-        joined = await services.presence_join(user=self.username, socket=self.channel_name)
-        self.registered = True
+        self.member_of: set[str] = set()
+        try:
+            joined, hello = await self._join()
+        except services.OUTAGES as exc:
+            # Accept, then ask the client to come back: a refused handshake looks
+            # like a lost session to a browser.
+            logger.warning("socket open failed: user=%s %s", self.username, exc.__class__.__name__)
+            await self.accept()
+            await self._close(CloseCode.RECONNECT)
+            return
         await self.accept()
-
         if joined.sockets > settings.CHAT_MAX_SOCKETS:
             logger.info("socket refused: user=%s has too many sockets", self.username)
             await self._close(CloseCode.TOO_MANY_SOCKETS)
             return
-        direct, last_id = await database_sync_to_async(_greeting_reads)(user.pk)
-        online = await get_presence().online()
-        await self._send(
-            hello_frame(
-                user=self.username, online=online, rooms=self.rooms, direct=direct, last_id=last_id
-            )
-        )
+        await self._send(hello)
+        _open_sockets.add(self)
         self.session_watch = asyncio.create_task(self._watch_session())
         logger.info("socket opened: user=%s sockets=%d", self.username, joined.sockets)
+
+    async def _join(self):
+        """Joins the groups, registers presence and builds `hello`."""
+        self.rooms = await database_sync_to_async(selectors.room_names)()
+        wanted = {
+            groups.EVERYONE,
+            groups.user_group(self.user.pk),
+            groups.session_group(self.session_key),
+            *(groups.room_group(name) for name in self.rooms),
+        }
+        # Join before reading `last_id`, so every later message arrives live.
+        for group in wanted:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.member_of.add(group)
+        joined = await services.presence_join(user=self.username, socket=self.channel_name)
+        self.registered = True
+        direct, last_id = await database_sync_to_async(_greeting_reads)(self.user.pk)
+        online = await get_presence().online()
+        hello = hello_frame(
+            user=self.username, online=online, rooms=self.rooms, direct=direct, last_id=last_id
+        )
+        return joined, hello
 
     async def disconnect(self, code: int) -> None:
         """Leaves the groups and announces the user offline if this was their last socket."""
         if self.user is None:
             return
+        _open_sockets.discard(self)
         watch = getattr(self, "session_watch", None)
         if watch is not None:
             watch.cancel()
-        for group in self.member_of:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        if self.registered:
-            self.registered = False
-            await services.presence_leave(user=self.username, socket=self.channel_name)
+        try:
+            for group in self.member_of:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            if self.registered:
+                self.registered = False
+                await services.presence_leave(user=self.username, socket=self.channel_name)
+        except services.OUTAGES as exc:
+            # Redis is away: its entries expire by themselves and the sweep announces them.
+            logger.warning("socket cleanup failed: %s", exc.__class__.__name__)
         logger.info("socket closed: user=%s code=%s", self.username, code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
@@ -114,7 +149,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Client frames ----------------------------------------------------------
 
     async def _on_send(self, frame: Send) -> None:
-        retry_after = await message_rate_check(user_id=self.user.pk)
+        with _unavailable_on_outage("sending", frame.client_id):
+            retry_after = await message_rate_check(user_id=self.user.pk)
         if retry_after is not None:
             logger.info("rate limited: user=%s", self.username)
             raise ProtocolError(
@@ -123,15 +159,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 client_id=frame.client_id,
                 retry_after=retry_after,
             )
-        try:
+        with _unavailable_on_outage("sending", frame.client_id):
             posted = await services.message_send(sender=self.user, send=frame)
-        except DatabaseError:
-            logger.exception("storing a message failed")
-            raise ProtocolError(
-                ErrorCode.UNAVAILABLE,
-                "the message could not be stored; retry later",
-                client_id=frame.client_id,
-            ) from None
         await self._send(ack_frame(posted.message))
 
     async def _on_history(self, frame: History) -> None:
@@ -155,7 +184,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send(sync_frame(messages=messages, has_more=has_more, after=frame.after))
 
     async def _on_users(self, frame: Users) -> None:
-        await self._send(users_frame(online=await get_presence().online()))
+        with _unavailable_on_outage("the online list"):
+            online = await get_presence().online()
+        await self._send(users_frame(online=online))
 
     async def _on_ping(self, frame: Ping) -> None:
         await self._send(pong_frame())
@@ -185,14 +216,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def rooms_changed(self, event: dict) -> None:
         """Follows a change of the room list: joins new rooms, leaves removed ones."""
-        rooms = await database_sync_to_async(selectors.room_names)()
-        wanted = {groups.room_group(name) for name in rooms}
-        current = {group for group in self.member_of if group.startswith("room.")}
-        for group in wanted - current:
-            await self.channel_layer.group_add(group, self.channel_name)
-        for group in current - wanted:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.member_of = (self.member_of - current) | wanted
+        try:
+            rooms = await database_sync_to_async(selectors.room_names)()
+            wanted = {groups.room_group(name) for name in rooms}
+            current = {group for group in self.member_of if group.startswith("room.")}
+            for group in wanted - current:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.member_of.add(group)
+            for group in current - wanted:
+                await self.channel_layer.group_discard(group, self.channel_name)
+                self.member_of.discard(group)
+        except services.OUTAGES:
+            await self._close(CloseCode.RECONNECT)
+            return
         self.rooms = rooms
         await self._send(rooms_frame(rooms=rooms))
 
@@ -207,19 +243,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _read(self, selector, **kwargs):
         """Runs a selector off the event loop; a database outage becomes `unavailable`."""
-        try:
+        with _unavailable_on_outage("the history"):
             return await database_sync_to_async(selector)(**kwargs)
-        except DatabaseError:
-            logger.exception("a read failed")
-            raise ProtocolError(
-                ErrorCode.UNAVAILABLE, "the history is unavailable; retry later"
-            ) from None
+
+    def resync(self) -> None:
+        """Asks the client to reconnect and sync: live frames may have been lost."""
+        self.resync_task = asyncio.ensure_future(self._close(CloseCode.RECONNECT))
 
     async def _watch_session(self) -> None:
         """Closes the socket once its session has expired or was ended elsewhere."""
         while True:
             await asyncio.sleep(settings.CHAT_SESSION_CHECK_SECONDS)
-            with contextlib.suppress(DatabaseError):
+            with contextlib.suppress(*services.OUTAGES):
                 valid = await database_sync_to_async(selectors.session_is_valid)(
                     session_key=self.session_key, user_id=self.user.pk
                 )
@@ -227,6 +262,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     logger.info("session ended: user=%s", self.username)
                     await self._close(CloseCode.SESSION_ENDED)
                     return
+
+
+def _resync_all() -> None:
+    for socket in list(_open_sockets):
+        socket.resync()
+
+
+on_layer_reconnect(_resync_all)
 
 
 def _greeting_reads(user_id: int) -> tuple[list[str], int]:

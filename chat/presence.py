@@ -1,12 +1,24 @@
 """Who is online: one entry per open socket; a user is online while one of theirs is.
 
-`get_presence()` gives the store for this configuration: in-process now, Redis
-when REDIS_URL is set (so every server process shares one view).
+`get_presence()` gives the store for this configuration: in process for the
+embedded mode, in Redis when REDIS_URL is set, so every server process shares one
+view and a crashed process's sockets expire instead of haunting the list.
 """
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+# Called with (user, online) when maintenance finds a transition (Redis mode).
+Listener = Callable[[str, bool], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,18 +77,192 @@ class LocalPresence:
         return sorted(self._sockets)
 
 
+# Each script runs atomically in Redis, so two processes never both see "first"
+# or both see "last" for one user. Times come from Redis' own clock.
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+
+# KEYS: user's sockets, expiries, online set. ARGV: socket, user, ttl.
+_ADD = (
+    _NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], now + ARGV[3], ARGV[2] .. '\\n' .. ARGV[1])
+local first = redis.call('SADD', KEYS[3], ARGV[2])
+return {first, redis.call('ZCARD', KEYS[1])}
+"""
+)
+
+# KEYS: user's sockets, expiries, online set. ARGV: socket, user.
+_REMOVE = (
+    _NOW
+    + """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[2] .. '\\n' .. ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  return redis.call('SREM', KEYS[3], ARGV[2])
+end
+return 0
+"""
+)
+
+# KEYS: expiries, online set. ARGV: key prefix, ttl, then user, socket pairs.
+# Returns the users that were not online: re-added after a sweep or a Redis restart.
+_REFRESH = (
+    _NOW
+    + """
+local back = {}
+for i = 3, #ARGV, 2 do
+  local user, socket = ARGV[i], ARGV[i + 1]
+  redis.call('ZADD', ARGV[1] .. user, now + ARGV[2], socket)
+  redis.call('ZADD', KEYS[1], now + ARGV[2], user .. '\\n' .. socket)
+  if redis.call('SADD', KEYS[2], user) == 1 then table.insert(back, user) end
+end
+return back
+"""
+)
+
+# KEYS: expiries, online set. ARGV: key prefix, batch size.
+# Removes expired sockets; returns the users left with none.
+_SWEEP = (
+    _NOW
+    + """
+local gone = {}
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
+for _, entry in ipairs(expired) do
+  redis.call('ZREM', KEYS[1], entry)
+  local cut = string.find(entry, '\\n', 1, true)
+  local user = string.sub(entry, 1, cut - 1)
+  local key = ARGV[1] .. user
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) == 0 and redis.call('SREM', KEYS[2], user) == 1 then
+    table.insert(gone, user)
+  end
+end
+return gone
+"""
+)
+
+
+class RedisPresence:
+    """Presence shared by every process on one Redis, with expiring socket entries.
+
+    Each process refreshes the entries of its own sockets every heartbeat and sweeps
+    everyone's expired entries, so a killed process's users go offline within
+    about TTL + heartbeat seconds, and a Redis that restarted empty is refilled
+    within one heartbeat.
+    """
+
+    PREFIX = "chat:presence:"
+
+    def __init__(self, url: str, *, ttl: float, heartbeat: float) -> None:
+        self.ttl = ttl
+        self.heartbeat = heartbeat
+        self.redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
+        self._sockets_prefix = self.PREFIX + "sockets:"
+        self._expiries = self.PREFIX + "expiries"
+        self._online = self.PREFIX + "online"
+        self._add = self.redis.register_script(_ADD)
+        self._remove = self.redis.register_script(_REMOVE)
+        self._refresh = self.redis.register_script(_REFRESH)
+        self._sweep = self.redis.register_script(_SWEEP)
+        self._local: dict[str, str] = {}  # this process's sockets: socket -> user
+        self._maintenance: asyncio.Task | None = None
+
+    async def add(self, *, user: str, socket: str) -> Joined:
+        """Registers an open socket of `user`."""
+        self._start_maintenance()
+        keys = [self._sockets_prefix + user, self._expiries, self._online]
+        first, count = await self._add(keys=keys, args=[socket, user, self.ttl])
+        self._local[socket] = user
+        return Joined(first=bool(first), sockets=int(count))
+
+    async def remove(self, *, user: str, socket: str) -> bool:
+        """Forgets a socket; True when it was the user's last one."""
+        self._local.pop(socket, None)
+        keys = [self._sockets_prefix + user, self._expiries, self._online]
+        return bool(await self._remove(keys=keys, args=[socket, user]))
+
+    async def online(self) -> list[str]:
+        """Lists the online users, sorted."""
+        return sorted(await self.redis.smembers(self._online))
+
+    async def maintain(self) -> tuple[list[str], list[str]]:
+        """Refreshes this process's sockets and sweeps expired ones; returns (back, gone)."""
+        back: list[str] = []
+        if self._local:
+            args = [self._sockets_prefix, self.ttl]
+            for socket, user in list(self._local.items()):
+                args += [user, socket]
+            back = await self._refresh(keys=[self._expiries, self._online], args=args)
+        gone = await self._sweep(
+            keys=[self._expiries, self._online], args=[self._sockets_prefix, 1000]
+        )
+        return back, gone
+
+    def _start_maintenance(self) -> None:
+        if self._maintenance is None or self._maintenance.done():
+            self._maintenance = asyncio.create_task(self._maintain_forever())
+
+    async def _maintain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                back, gone = await self.maintain()
+            except (RedisError, OSError) as exc:
+                logger.warning("presence heartbeat failed: %s", exc.__class__.__name__)
+                continue
+            if _listener is not None:
+                for user in back:
+                    await _listener(user, True)
+                for user in gone:
+                    await _listener(user, False)
+
+    async def close(self) -> None:
+        """Stops maintenance and closes the Redis connections."""
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+        await self.redis.aclose()
+
+
 _store: PresenceStore | None = None
+_listener: Listener | None = None
+
+
+def on_presence_change(listener: Listener) -> None:
+    """Sets who hears the transitions found by heartbeats and sweeps (Redis mode)."""
+    global _listener
+    _listener = listener
 
 
 def get_presence() -> PresenceStore:
     """Returns this process's presence store, creating it on first use."""
     global _store
     if _store is None:
-        _store = LocalPresence()
+        if settings.REDIS_URL:
+            _store = RedisPresence(
+                settings.REDIS_URL,
+                ttl=settings.CHAT_PRESENCE_TTL_SECONDS,
+                heartbeat=settings.CHAT_HEARTBEAT_SECONDS,
+            )
+        else:
+            _store = LocalPresence()
     return _store
 
 
 def reset_presence() -> None:
     """Drops the store, so the next `get_presence()` starts empty (tests, reconfiguration)."""
     global _store
+    if isinstance(_store, RedisPresence) and _store._maintenance is not None:
+        _store._maintenance.cancel()
     _store = None

@@ -4,7 +4,7 @@ import time
 
 from django.conf import settings
 from limits import RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 _limiter: MovingWindowRateLimiter | None = None
@@ -12,6 +12,11 @@ _item: RateLimitItemPerSecond | None = None
 
 
 def _storage() -> Storage:
+    # With Redis the count is shared by every process; an outage raises StorageError.
+    if settings.REDIS_URL:
+        return RedisStorage(
+            f"async+{settings.REDIS_URL}", implementation="redispy", wrap_exceptions=True
+        )
     return MemoryStorage()
 
 

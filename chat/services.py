@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
+from limits.errors import StorageError
+from redis.exceptions import RedisError
 
 from chat import groups, selectors
 from chat.models import DirectConversation, Message, Room
-from chat.presence import Joined, get_presence
+from chat.presence import Joined, get_presence, on_presence_change
 from chat.protocol import (
     ErrorCode,
     ProtocolError,
@@ -27,6 +29,9 @@ from chat.protocol import (
 )
 
 logger = logging.getLogger(__name__)
+
+# What a dependency outage looks like from here: the database, Redis, the network.
+OUTAGES = (DatabaseError, RedisError, StorageError, OSError)
 
 # Key of the PostgreSQL advisory lock that makes message ids commit in id order.
 _MESSAGE_ID_LOCK = zlib.crc32(b"chat.message.id")
@@ -150,9 +155,14 @@ async def message_send(*, sender, send: Send) -> Posted:
     """Stores the message (once per client_id) and publishes it if it is new."""
     posted = await database_sync_to_async(message_store)(sender=sender, send=send)
     if posted.created:
-        await message_publish(
-            message=posted.message, sender_id=sender.pk, recipient_id=posted.recipient_id
-        )
+        try:
+            await message_publish(
+                message=posted.message, sender_id=sender.pk, recipient_id=posted.recipient_id
+            )
+        except (RedisError, OSError) as exc:
+            # Stored all the same: every subscriber that lost Redis reconnects, closes
+            # its sockets with 4012, and their clients fetch the message with sync.
+            logger.warning("publishing message %s failed: %s", posted.message.id, exc)
     return posted
 
 
@@ -164,10 +174,17 @@ async def presence_join(*, user: str, socket: str) -> Joined:
     return joined
 
 
-async def presence_leave(*, user: str, socket: str, announce: bool = True) -> None:
+async def presence_leave(*, user: str, socket: str) -> None:
     """Forgets a socket and announces the user offline when it was their last."""
-    if await get_presence().remove(user=user, socket=socket) and announce:
+    if await get_presence().remove(user=user, socket=socket):
         await _announce(user=user, online=False)
+
+
+async def _announce_change(user: str, online: bool) -> None:
+    await _announce(user=user, online=online)
+
+
+on_presence_change(_announce_change)
 
 
 async def _announce(*, user: str, online: bool) -> None:

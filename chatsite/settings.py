@@ -66,7 +66,7 @@ def _list(name: str, default: list[str]) -> list[str]:
 
 def _rate(name: str, default: str) -> tuple[int, int] | None:
     """Reads a rate as `N/Ss` (N messages per S seconds); `off` gives None."""
-    raw = env.str(name, default=default).strip().lower()
+    raw = env.str(name, default="").strip().lower() or default
     if raw == "off":
         return None
     match = re.fullmatch(r"(\d+)/(\d+)s", raw)
@@ -135,23 +135,33 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------
 
+_database_url = env.str("DATABASE_URL", default="").strip() or "sqlite:///db.sqlite3"
 try:
-    _db = env.db_url_config(env.str("DATABASE_URL", default="sqlite:///db.sqlite3"))
+    _db = env.db_url_config(_database_url)
 except (ImproperlyConfigured, KeyError, ValueError) as exc:
-    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL I understand: {exc}") from None
-if _db["ENGINE"] == "django.db.backends.sqlite3":
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+_engine = _db.get("ENGINE", "")
+if _engine == "django.db.backends.sqlite3" and _db.get("HOST"):
+    # sqlite://db.sqlite3 (two slashes) would silently be an empty in-memory database.
+    raise ImproperlyConfigured(
+        f"DATABASE_URL {_database_url!r} names a host; write sqlite:///relative/path "
+        "or sqlite:////absolute/path"
+    )
+if _engine == "django.db.backends.sqlite3":
     if _db["NAME"] not in ("", ":memory:") and not Path(_db["NAME"]).is_absolute():
         _db["NAME"] = str(BASE_DIR / _db["NAME"])
     # A chat writes often: take the write lock when a transaction starts and wait
     # for it, instead of failing when two writers meet.
     _db.setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
-elif _db["ENGINE"].startswith("django.db.backends.postgresql"):
+elif _engine.startswith("django.db.backends.postgresql"):
     # Channels closes "old" connections around every database call; keeping them
     # alive avoids a new PostgreSQL connection per query.
     _db["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", 60)
     _db["CONN_HEALTH_CHECKS"] = True
 else:
-    raise ImproperlyConfigured("DATABASE_URL must name sqlite:// or postgres://")
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must start with sqlite:// or postgres://; got {_database_url!r}"
+    )
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -166,7 +176,9 @@ if REDIS_URL and not re.match(r"rediss?://", REDIS_URL):
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # Pub/sub, not the core layer: see docs/architecture.md for the measurement.
+            "BACKEND": "chat.layers.ChatPubSubLayer",
+            # redis-py's default socket timeout races the layer's blocking reads.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
@@ -180,8 +192,14 @@ CHAT_MAX_SOCKETS = _int("CHAT_MAX_SOCKETS", 10, minimum=1)
 # How often each socket re-checks that its session still exists.
 CHAT_SESSION_CHECK_SECONDS = _float("CHAT_SESSION_CHECK_SECONDS", 60.0, minimum=0.1)
 # Presence entries live this long unless a heartbeat refreshes them (Redis mode).
-CHAT_PRESENCE_TTL_SECONDS = _float("CHAT_PRESENCE_TTL_SECONDS", 30.0, minimum=0.5)
-CHAT_HEARTBEAT_SECONDS = _float("CHAT_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
+# A killed process's users go offline within about TTL + heartbeat seconds.
+CHAT_PRESENCE_TTL_SECONDS = _float("CHAT_PRESENCE_TTL_SECONDS", 20.0, minimum=0.5)
+CHAT_HEARTBEAT_SECONDS = _float("CHAT_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+if CHAT_HEARTBEAT_SECONDS * 2 > CHAT_PRESENCE_TTL_SECONDS:
+    raise ImproperlyConfigured(
+        "CHAT_PRESENCE_TTL_SECONDS must be at least twice CHAT_HEARTBEAT_SECONDS, "
+        "or live sockets would expire between heartbeats"
+    )
 
 # --- Accounts, sessions, security --------------------------------------------
 

@@ -1,8 +1,14 @@
-"""Shared fixtures: users, logged-in sockets, and a clean slate of in-process state."""
+"""Shared fixtures: users, logged-in sockets, and a clean slate of in-process state.
+
+With CHAT_TEST_REDIS=1 the whole suite runs in Redis mode: channel layer, presence
+and rate limits live in a private redis-server started for the session.
+"""
 
 import json
+import os
 
 import pytest
+import redis
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
@@ -13,11 +19,44 @@ from chat.ratelimit import reset_rate_limits
 
 PASSWORD = "a-long-enough-passphrase-42"
 ORIGIN = b"http://127.0.0.1"
+REDIS_MODE = os.environ.get("CHAT_TEST_REDIS") == "1"
+
+
+def redis_url_of(executor) -> str:
+    """The URL of a pytest-redis server."""
+    return f"redis://{executor.host}:{executor.port}/0"
+
+
+def redis_settings(url: str) -> dict:
+    """The settings that put a process in Redis mode on `url`."""
+    return {
+        "REDIS_URL": url,
+        "CHANNEL_LAYERS": {
+            "default": {
+                "BACKEND": "chat.layers.ChatPubSubLayer",
+                "CONFIG": {"hosts": [{"address": url, "socket_timeout": 30}]},
+            }
+        },
+    }
+
+
+@pytest.fixture(scope="session")
+def suite_redis_url(request):
+    """The private Redis of this session in Redis mode, else None."""
+    if not REDIS_MODE:
+        return None
+    return redis_url_of(request.getfixturevalue("redis_proc"))
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process_state():
+def _fresh_process_state(request, suite_redis_url):
     """Gives every test an empty channel layer, presence store and rate limiter."""
+    if suite_redis_url:
+        # The session's own private Redis: emptied between tests, never anyone else's.
+        redis.Redis.from_url(suite_redis_url).flushdb()
+        settings = request.getfixturevalue("settings")
+        for name, value in redis_settings(suite_redis_url).items():
+            setattr(settings, name, value)
     channel_layers.backends.clear()
     reset_presence()
     reset_rate_limits()
@@ -139,10 +178,11 @@ def site_database():
 
 
 @pytest.fixture(scope="session")
-def site_server(site_database):
+def site_server(site_database, suite_redis_url):
     """One real server process (`python -m chatsite.server`) for the whole session."""
     from tests.server import ServerProcess
 
-    server = ServerProcess(site_database).start()
+    extra = {"REDIS_URL": suite_redis_url} if suite_redis_url else {}
+    server = ServerProcess(site_database, **extra).start()
     yield server
     server.stop()

@@ -194,3 +194,54 @@ class Browser:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
+
+
+class ChatClient:
+    """A websocket client of a real server, speaking JSON frames."""
+
+    def __init__(self, server: "ServerProcess", session: str) -> None:
+        self.server = server
+        self.session = session
+        self.ws = None
+        self.hello: dict | None = None
+
+    async def open(self) -> "ChatClient":
+        """Connects and reads `hello`."""
+        import websockets
+
+        self.ws = await websockets.connect(
+            self.server.ws_url,
+            origin=self.server.url,
+            additional_headers={"Cookie": f"sessionid={self.session}"},
+            open_timeout=10,
+            max_size=None,
+        )
+        self.hello = await self.receive_type("hello")
+        return self
+
+    async def send(self, frame: dict) -> None:
+        """Sends one frame."""
+        import json
+
+        await self.ws.send(json.dumps(frame))
+
+    async def receive(self, timeout: float = 5) -> dict:
+        """Receives the next frame."""
+        import asyncio
+        import json
+
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def receive_type(self, kind: str, timeout: float = 5, skip=("presence",)) -> dict:
+        """Receives frames until one of type `kind`, skipping the types in `skip`."""
+        while True:
+            frame = await self.receive(timeout)
+            if frame["type"] == kind:
+                return frame
+            if frame["type"] not in skip:
+                raise AssertionError(f"expected {kind}, got {frame}")
+
+    async def close(self) -> None:
+        """Closes the socket."""
+        if self.ws is not None:
+            await self.ws.close()

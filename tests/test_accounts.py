@@ -154,7 +154,10 @@ def test_signup_with_a_weak_password_is_refused_and_says_why(client, password, c
 def test_signup_with_mismatched_passwords_is_refused(client):
     response = signup(client, "alice", PASSWORD, PASSWORD + "-typo")
     assert response.status_code == 400
-    assert "The two password fields didn’t match." in text_of(response)
+    # Django writes "didn't" with a typographic apostrophe.
+    assert "The two password fields didn\N{RIGHT SINGLE QUOTATION MARK}t match." in (
+        text_of(response)
+    )
     assert not User.objects.filter(username="alice").exists()
 
 

@@ -1,0 +1,78 @@
+"""The Redis pub/sub channel layer, told to report when its subscriber connection came back.
+
+Pub/sub delivers at most once: whatever was published while this process's
+subscriber connection was down is gone. redis-py reconnects and re-subscribes by
+itself; this layer adds the one thing the chat needs on top, a callback on every
+reconnect, so the process can ask its sockets to reconnect and `sync`.
+"""
+
+import asyncio
+import logging
+import types
+from collections.abc import Callable
+
+from channels_redis.pubsub import (
+    RedisPubSubChannelLayer,
+    RedisPubSubLoopLayer,
+    RedisSingleShardConnection,
+)
+from channels_redis.utils import _wrap_close, decode_hosts
+
+logger = logging.getLogger(__name__)
+
+_listeners: list[Callable[[], None]] = []
+
+
+def on_layer_reconnect(listener: Callable[[], None]) -> None:
+    """Calls `listener` whenever a subscriber connection of the layer was re-established."""
+    _listeners.append(listener)
+
+
+def _notify() -> None:
+    logger.warning("channel layer reconnected to Redis: live frames may have been lost")
+    for listener in _listeners:
+        listener()
+
+
+class _Shard(RedisSingleShardConnection):
+    """A shard connection whose pub/sub client reports reconnects."""
+
+    def _ensure_redis(self) -> None:
+        fresh = self._redis is None
+        super()._ensure_redis()
+        if not fresh:
+            return
+        pubsub = self._pubsub
+        resubscribe = pubsub.on_connect
+        connects = 0
+
+        async def on_connect(pubsub_self, connection) -> None:
+            nonlocal connects
+            connects += 1
+            await resubscribe(connection)
+            # The first connect is the initial subscription, every later one a recovery.
+            if connects > 1:
+                _notify()
+
+        # PubSub registers `self.on_connect` (weakly, so it must be a bound method) on
+        # its connection when it first subscribes.
+        pubsub.on_connect = types.MethodType(on_connect, pubsub)
+
+
+class _LoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, hosts=None, *args, **kwargs) -> None:
+        super().__init__(hosts, *args, **kwargs)
+        self._shards = [_Shard(host, self) for host in decode_hosts(hosts)]
+
+
+class ChatPubSubLayer(RedisPubSubChannelLayer):
+    """channels-redis' pub/sub layer with reconnect notifications (see module docstring)."""
+
+    def _get_layer(self) -> RedisPubSubLoopLayer:
+        loop = asyncio.get_running_loop()
+        layer = self._layers.get(loop)
+        if layer is None:
+            layer = _LoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+        return layer

@@ -1,0 +1,131 @@
+"""Presence stores: the in-process one and the Redis one (on a private redis-server)."""
+
+import asyncio
+
+import pytest
+import redis
+
+from chat.presence import LocalPresence, RedisPresence
+from tests.conftest import redis_url_of
+
+
+@pytest.fixture
+def redis_url(redis_proc):
+    """The private test Redis, emptied for this test (it holds no one else's data)."""
+    url = redis_url_of(redis_proc)
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture
+async def two_processes(redis_url):
+    """Two presence stores on one Redis, as two server processes would have."""
+    stores = [RedisPresence(redis_url, ttl=1.0, heartbeat=0.2) for _ in range(2)]
+    yield stores
+    for store in stores:
+        await store.close()
+
+
+@pytest.fixture(params=["local", "redis"])
+async def store(request):
+    """Each store implementation in turn."""
+    if request.param == "local":
+        yield LocalPresence()
+        return
+    url = request.getfixturevalue("redis_url")
+    redis_store = RedisPresence(url, ttl=5.0, heartbeat=1.0)
+    yield redis_store
+    await redis_store.close()
+
+
+async def test_first_socket_makes_a_user_online(store):
+    joined = await store.add(user="alice", socket="s1")
+    assert (joined.first, joined.sockets) == (True, 1)
+    assert await store.online() == ["alice"]
+
+
+async def test_second_socket_is_not_first(store):
+    await store.add(user="alice", socket="s1")
+    joined = await store.add(user="alice", socket="s2")
+    assert (joined.first, joined.sockets) == (False, 2)
+
+
+async def test_only_the_last_socket_leaving_makes_a_user_offline(store):
+    await store.add(user="alice", socket="s1")
+    await store.add(user="alice", socket="s2")
+    await store.add(user="bob", socket="s3")
+    assert await store.remove(user="alice", socket="s1") is False
+    assert await store.remove(user="alice", socket="s2") is True
+    assert await store.online() == ["bob"]
+
+
+async def test_removing_an_unknown_socket_changes_nothing(store):
+    await store.add(user="alice", socket="s1")
+    assert await store.remove(user="alice", socket="nope") is False
+    assert await store.online() == ["alice"]
+
+
+async def test_sockets_on_two_processes_count_as_one_user(two_processes):
+    first, second = two_processes
+    assert (await first.add(user="alice", socket="a")).first is True
+    assert (await second.add(user="alice", socket="b")).first is False
+    assert await first.remove(user="alice", socket="a") is False
+    assert await second.online() == ["alice"]
+    assert await second.remove(user="alice", socket="b") is True
+
+
+async def test_a_dead_process_users_are_swept_after_the_ttl(two_processes):
+    alive, dead = two_processes
+    await alive.add(user="bob", socket="b")
+    await dead.add(user="alice", socket="a")
+    # `dead` never refreshes again (as if killed); `alive` runs its heartbeat by hand
+    # here, so the sweep's result is seen by this test and not by a background task.
+    dead._maintenance.cancel()
+    alive._maintenance.cancel()
+    gone = []
+    for _ in range(10):
+        await asyncio.sleep(0.2)
+        gone += (await alive.maintain())[1]
+    assert gone == ["alice"]
+    assert await alive.online() == ["bob"]
+
+
+async def test_heartbeat_keeps_live_sockets_past_the_ttl(two_processes):
+    first, second = two_processes
+    await first.add(user="alice", socket="a")
+    for _ in range(10):
+        await asyncio.sleep(0.2)
+        await first.maintain()
+        assert (await second.maintain())[1] == []
+    assert await second.online() == ["alice"]
+
+
+async def test_presence_is_rebuilt_after_redis_loses_everything(two_processes, redis_url):
+    first, _ = two_processes
+    await first.add(user="alice", socket="a")
+    await first.add(user="bob", socket="b")
+    redis.Redis.from_url(redis_url).flushall()  # what a restart without persistence leaves
+    assert await first.online() == []
+    back, gone = await first.maintain()
+    assert sorted(back) == ["alice", "bob"] and gone == []
+    assert await first.online() == ["alice", "bob"]
+
+
+async def test_maintenance_announces_transitions(redis_url, monkeypatch):
+    import chat.presence as presence
+
+    heard = []
+
+    async def listener(user, online):
+        heard.append((user, online))
+
+    monkeypatch.setattr(presence, "_listener", listener)
+    alive = RedisPresence(redis_url, ttl=0.6, heartbeat=0.1)
+    dead = RedisPresence(redis_url, ttl=0.6, heartbeat=0.1)
+    await alive.add(user="bob", socket="b")
+    await dead.add(user="alice", socket="a")
+    dead._maintenance.cancel()
+    await asyncio.sleep(1.5)
+    await alive.close()
+    await dead.close()
+    assert ("alice", False) in heard and ("bob", False) not in heard
