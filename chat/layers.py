@@ -44,18 +44,14 @@ class _Shard(RedisSingleShardConnection):
             return
         pubsub = self._pubsub
         resubscribe = pubsub.on_connect
-        connects = 0
 
         async def on_connect(pubsub_self, connection) -> None:
-            nonlocal connects
-            connects += 1
             await resubscribe(connection)
-            # The first connect is the initial subscription, every later one a recovery.
-            if connects > 1:
-                _notify()
+            _notify()
 
         # PubSub registers `self.on_connect` (weakly, so it must be a bound method) on
-        # its connection when it first subscribes.
+        # its connection after taking it, already connected, from the pool: it runs
+        # only when that connection is re-established, never for the first one.
         pubsub.on_connect = types.MethodType(on_connect, pubsub)
 
 

@@ -22,7 +22,7 @@ const PONG_WITHIN_MS = 10_000;
  * Keeps one WebSocket to `url` open for as long as the page lives.
  *
  * handlers.onFrame(frame)       every parsed frame except pong
- * handlers.onState(state, info) "connecting" | "open" | "closed" (info: {code, retryInMs})
+ * handlers.onState(state, info) "connecting" | "open" | "closed" (info: {code, retryInMs, opened, failures})
  *                               | "ended" (4001: will not reconnect)
  */
 export class ChatSocket {
@@ -66,12 +66,14 @@ export class ChatSocket {
       return;
     }
     this.ws = ws;
+    this.opened = false;
     this.handlers.onState('connecting', {});
 
     // Every listener checks `ws === this.ws`: events from a socket we already
     // gave up on (a dead one we dropped) must not touch the current one.
     ws.addEventListener('open', () => {
       if (ws !== this.ws) return;
+      this.opened = true;
       this.timers.stable = setTimeout(() => { this.failures = 0; }, STABLE_AFTER_MS);
       this.timers.ping = setInterval(() => this.ping(), PING_EVERY_MS);
       this.handlers.onState('open', {});
@@ -138,7 +140,7 @@ export class ChatSocket {
     } else {
       delay = this.backoff();
     }
-    this.handlers.onState('closed', { code, retryInMs: delay });
+    this.handlers.onState('closed', { code, retryInMs: delay, opened: this.opened, failures: this.failures });
     this.timers.retry = setTimeout(() => this.connect(), delay);
   }
 

@@ -2,7 +2,7 @@
 // and their messages by seq, the global de-duplication by id, the largest id
 // seen (for sync), pending outgoing messages by client_id, and unread counts.
 
-import { messageKey, parseKey } from './protocol.js';
+import { dmKey, messageKey, parseKey } from './protocol.js';
 
 /** One room or direct conversation and what the page has loaded of it. */
 export class Conversation {
@@ -52,6 +52,7 @@ export class Store {
     this.pending = new Map(); // client_id -> {clientId, key, body, state, reason, sentOn}
     this.active = null; // key of the open conversation
     this.rooms = []; // room names from the server, in its order
+    this.directOrder = []; // usernames of direct conversations, most recent first
     this.online = new Set();
   }
 
@@ -61,8 +62,18 @@ export class Store {
     if (!conversation) {
       conversation = new Conversation(key);
       this.conversations.set(key, conversation);
+      if (conversation.kind === 'dm') this.directOrder.push(conversation.name);
     }
     return conversation;
+  }
+
+  /** Takes the server's list of direct partners (newest first) as the order to show. */
+  setDirect(users) {
+    if (!Array.isArray(users)) return;
+    const named = users.filter((user) => typeof user === 'string');
+    for (const user of named) this.conversation(dmKey(user));
+    const rest = this.directOrder.filter((user) => !named.includes(user));
+    this.directOrder = [...new Set(named), ...rest];
   }
 
   /** Replaces the room list. */
@@ -91,13 +102,9 @@ export class Store {
     return names;
   }
 
-  /** Users with a direct conversation, alphabetically. */
+  /** Users with a direct conversation, the most recently active first. */
   directUsers() {
-    const users = [];
-    for (const conversation of this.conversations.values()) {
-      if (conversation.kind === 'dm') users.push(conversation.name);
-    }
-    return users.sort((a, b) => a.localeCompare(b));
+    return this.directOrder;
   }
 
   /** Makes `key` the open conversation and clears its unread count. */
@@ -117,7 +124,10 @@ export class Store {
     const key = messageKey(message, this.me);
     if (key === null) return { conversation: null, added: false };
     const conversation = this.conversation(key);
-    if (message.id > this.maxId) this.maxId = message.id;
+    // Newer than anything seen means new activity (not a page of the past):
+    // that direct conversation moves to the top of its list.
+    const isNewest = message.id > this.maxId;
+    if (isNewest) this.maxId = message.id;
 
     if (this.seenIds.has(message.id)) {
       // The copy built from our own ack gives way to the server's frame.
@@ -127,6 +137,9 @@ export class Store {
     }
     this.seenIds.add(message.id);
     conversation.put(message);
+    if (isNewest && conversation.kind === 'dm' && this.directOrder[0] !== conversation.name) {
+      this.directOrder = [conversation.name, ...this.directOrder.filter((user) => user !== conversation.name)];
+    }
 
     // Our own message came back (live, by sync or in history): it is no longer pending.
     if (message.from === this.me && typeof message.client_id === 'string') {

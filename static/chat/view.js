@@ -264,7 +264,10 @@ export class ChatView {
     this.directEmpty.hidden = direct.length > 0;
 
     // Online: me first, then everyone else alphabetically.
-    const online = [...store.online].sort((a, b) => (b === store.me) - (a === store.me) || a.localeCompare(b));
+    // I am online whenever this page is connected, even if the list lags behind.
+    const everyone = new Set(store.online);
+    if (store.me) everyone.add(store.me);
+    const online = [...everyone].sort((a, b) => (b === store.me) - (a === store.me) || a.localeCompare(b));
     reconcile(this.online, online.map((user) => ({
       key: dmKey(user), user, label: you(user), unread: 0, active: store.active === dmKey(user), online: true,
     })), (item) => {

@@ -17,9 +17,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """Launches Debian's chromium once per session."""
+    """Launches Debian's chromium once per test module.
+
+    Not per session: the sync Playwright API keeps an asyncio loop running in the
+    main thread while it is open, which would break every later asyncio.run() test.
+    """
     from playwright.sync_api import sync_playwright
 
     path = shutil.which("chromium")
