@@ -7,7 +7,11 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test lint format chromium clean
+# PostgreSQL server for `make test-postgres-redis` (trust auth); each run makes a
+# fresh database and drops it afterwards.
+PG_URL ?= postgres://postgres@127.0.0.1:5432
+
+.PHONY: run test test-postgres-redis install install-test lint format chromium clean
 
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +36,11 @@ test: install-test chromium
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
+
+## The whole suite again in Redis mode (a private redis-server per session) on
+## PostgreSQL (a database created for this run and dropped after it).
+test-postgres-redis: install-test chromium
+	CHAT_TEST_REDIS=1 DATABASE_URL=$(PG_URL)/chat_run_$$$$ $(PY) -m pytest
 
 lint:
 	$(PY) -m ruff check .

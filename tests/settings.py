@@ -5,3 +5,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-suite-only-secret-key")
 
 from chatsite.settings import *  # noqa: F403
+
+# Channels runs database calls on a long-lived worker thread; a persistent connection
+# there would still be open when the test database is dropped at the end of the run.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
