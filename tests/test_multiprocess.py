@@ -318,3 +318,24 @@ async def _churn(pair, senders, receivers, messages_per_sender=150):
     # What each receiver should hold: every room message and its own direct messages.
     expected = {name: sent_ids["room"] | sent_ids[name] for name, _ in receivers}
     return sent_ids, expected, holdings, duplicates
+
+
+def test_logout_on_one_process_closes_the_sessions_sockets_on_the_other(pair):
+    a, b = pair
+    browser = Browser(a.url)
+    browser.signup(f"leaver{uuid.uuid4().hex[:6]}")
+    session = browser.cookie("sessionid")
+
+    async def scenario():
+        on_b = await _open(b, session)
+        loop = asyncio.get_running_loop()
+        status, _, _ = await loop.run_in_executor(None, browser.logout)
+        start = time.monotonic()
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await on_b.receive(timeout=2)
+        return status, closed.value.rcvd.code, time.monotonic() - start
+
+    status, code, took = asyncio.run(scenario())
+    assert (status, code) == (302, 4001)
+    assert took < 2

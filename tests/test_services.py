@@ -28,8 +28,9 @@ def bob(make_user):
 @pytest.mark.django_db
 def test_room_messages_get_consecutive_seqs_and_the_room_counts_them(alice):
     seqs = [
-        message_store(sender=alice, send=Send(body="x", client_id=f"c{n}", room="general"))
-        .message.seq
+        message_store(
+            sender=alice, send=Send(body="x", client_id=f"c{n}", room="general")
+        ).message.seq
         for n in range(5)
     ]
     assert seqs == [1, 2, 3, 4, 5]
