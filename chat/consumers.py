@@ -9,11 +9,11 @@ import contextlib
 import logging
 import weakref
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import groups, selectors, services
+from chat.db import db_call
 from chat.layers import on_layer_reconnect
 from chat.presence import get_presence
 from chat.protocol import (
@@ -95,7 +95,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _join(self):
         """Joins the groups, registers presence and builds `hello`."""
-        self.rooms = await database_sync_to_async(selectors.room_names)()
+        self.rooms = await db_call(selectors.room_names, concurrent=True)()
         wanted = {
             groups.EVERYONE,
             groups.user_group(self.user.pk),
@@ -108,7 +108,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.member_of.add(group)
         joined = await services.presence_join(user=self.username, socket=self.channel_name)
         self.registered = True
-        direct, last_id = await database_sync_to_async(_greeting_reads)(self.user.pk)
+        direct, last_id = await db_call(_greeting_reads, concurrent=True)(self.user.pk)
         online = await get_presence().online()
         hello = hello_frame(
             user=self.username, online=online, rooms=self.rooms, direct=direct, last_id=last_id
@@ -217,7 +217,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def rooms_changed(self, event: dict) -> None:
         """Follows a change of the room list: joins new rooms, leaves removed ones."""
         try:
-            rooms = await database_sync_to_async(selectors.room_names)()
+            rooms = await db_call(selectors.room_names, concurrent=True)()
             wanted = {groups.room_group(name) for name in rooms}
             current = {group for group in self.member_of if group.startswith("room.")}
             for group in wanted - current:
@@ -244,7 +244,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _read(self, selector, **kwargs):
         """Runs a selector off the event loop; a database outage becomes `unavailable`."""
         with _unavailable_on_outage("the history"):
-            return await database_sync_to_async(selector)(**kwargs)
+            return await db_call(selector, concurrent=True)(**kwargs)
 
     def resync(self) -> None:
         """Asks the client to reconnect and sync: live frames may have been lost."""
@@ -255,7 +255,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(settings.CHAT_SESSION_CHECK_SECONDS)
             with contextlib.suppress(*services.OUTAGES):
-                valid = await database_sync_to_async(selectors.session_is_valid)(
+                valid = await db_call(selectors.session_is_valid, concurrent=True)(
                     session_key=self.session_key, user_id=self.user.pk
                 )
                 if not valid:

@@ -28,19 +28,32 @@ _FIELDS = (
 
 
 def _stored(rows: QuerySet) -> list[StoredMessage]:
-    return [
-        StoredMessage(
-            id=row["id"],
-            seq=row["seq"],
-            sender=row["sender__username"],
-            body=row["body"],
-            sent_at=row["sent_at"],
-            client_id=row["client_id"],
-            room=row["room__name"],
-            to=row["recipient__username"],
-        )
-        for row in rows.values(*_FIELDS)
-    ]
+    return [_from_row(row) for row in rows.values(*_FIELDS)]
+
+
+def _from_row(row: dict) -> StoredMessage:
+    return StoredMessage(
+        id=row["id"],
+        seq=row["seq"],
+        sender=row["sender__username"],
+        body=row["body"],
+        sent_at=row["sent_at"],
+        client_id=row["client_id"],
+        room=row["room__name"],
+        to=row["recipient__username"],
+    )
+
+
+def messages_by_client_id(*, keys: set[tuple[int, str]]) -> dict[tuple[int, str], StoredMessage]:
+    """Finds the messages already stored under these (sender id, client_id) keys."""
+    if not keys:
+        return {}
+    rows = Message.objects.filter(
+        sender_id__in={sender_id for sender_id, _ in keys},
+        client_id__in={client_id for _, client_id in keys},
+    ).values(*_FIELDS, "sender_id")
+    found = {(row["sender_id"], row["client_id"]): _from_row(row) for row in rows}
+    return {key: message for key, message in found.items() if key in keys}
 
 
 def room_names() -> list[str]:

@@ -3,19 +3,24 @@
 Every change that some socket must hear about is published from here and only here.
 """
 
+import asyncio
 import logging
+import weakref
 import zlib
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from limits.errors import StorageError
 from redis.exceptions import RedisError
 
 from chat import groups, selectors
+from chat.db import db_call
 from chat.models import DirectConversation, Message, Room
 from chat.presence import Joined, get_presence, on_presence_change
 from chat.protocol import (
@@ -59,83 +64,175 @@ def _lock_message_ids() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_MESSAGE_ID_LOCK])
 
 
-def _next_seq(table: str, pk: int) -> int:
-    """Takes the next seq of a conversation, locking its row until commit."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq", [pk]
-        )
-        return cursor.fetchone()[0]
-
-
-def _existing(sender_id: int, client_id: str) -> StoredMessage | None:
-    found = selectors._stored(Message.objects.filter(sender_id=sender_id, client_id=client_id))
-    return found[0] if found else None
-
-
 def message_store(*, sender, send: Send) -> Posted:
     """Stores a message once per (sender, client_id) and returns it.
 
     Raises ProtocolError for an unknown room or recipient; stores nothing then.
     """
-    previous = _existing(sender.pk, send.client_id)
-    if previous is not None:
-        return Posted(message=previous, created=False)
+    (result,) = message_store_many(sends=[(sender, send)])
+    if isinstance(result, ProtocolError):
+        raise result
+    return result
 
-    room = recipient = None
-    if send.room is not None:
-        room = selectors.room_get(name=send.room)
-        if room is None:
-            raise ProtocolError(
+
+def message_store_many(*, sends: list[tuple[Any, Send]]) -> list[Posted | ProtocolError]:
+    """Stores a batch of sends in one transaction; returns one result per send, in order.
+
+    A send whose (sender, client_id) is already stored, earlier or in this batch,
+    gets that message back with `created` false. A send to an unknown room or user
+    gets a ProtocolError and takes no seq.
+    """
+    previous = selectors.messages_by_client_id(keys={(u.pk, s.client_id) for u, s in sends})
+    rooms = {room.name: room for room in Room.objects.filter(name__in={s.room for _, s in sends})}
+    recipients = {
+        user.get_username(): user
+        for user in get_user_model().objects.filter(
+            username__in={s.to for _, s in sends if s.to is not None}, is_active=True
+        )
+    }
+    results: list[Posted | ProtocolError | None] = [None] * len(sends)
+    first: dict[tuple[int, str], int] = {}  # the position that stores each key
+    for index, (sender, send) in enumerate(sends):
+        key = (sender.pk, send.client_id)
+        if key in previous:
+            results[index] = Posted(message=previous[key], created=False)
+        elif key in first:
+            continue  # a repeat inside this batch: answered below, once the first is stored
+        elif send.room is not None and send.room not in rooms:
+            results[index] = ProtocolError(
                 ErrorCode.UNKNOWN_ROOM, f"no room named {send.room!r}", client_id=send.client_id
             )
-    else:
-        recipient = selectors.user_get(username=send.to)
-        if recipient is None:
-            raise ProtocolError(
+        elif send.to is not None and send.to not in recipients:
+            results[index] = ProtocolError(
                 ErrorCode.UNKNOWN_USER, f"no user named {send.to!r}", client_id=send.client_id
             )
+        else:
+            first[key] = index
 
-    try:
-        with transaction.atomic():
-            _lock_message_ids()
-            direct = None
-            if room is not None:
-                seq = _next_seq(Room._meta.db_table, room.pk)
-            else:
-                low, high = selectors.direct_pair(sender.pk, recipient.pk)
-                direct, _ = DirectConversation.objects.get_or_create(
-                    user_low_id=low, user_high_id=high
-                )
-                seq = _next_seq(DirectConversation._meta.db_table, direct.pk)
-            message = Message.objects.create(
+    if first:
+        batch = [(index, *sends[index]) for index in first.values()]
+        try:
+            with transaction.atomic():
+                stored = _insert(batch, rooms, recipients)
+        except IntegrityError:
+            # Another process stored one of these client_ids meanwhile: one at a time.
+            if len(batch) == 1:
+                return [_stored_meanwhile(*sends[0])]
+            for index, sender, send in batch:
+                (results[index],) = message_store_many(sends=[(sender, send)])
+        else:
+            for index, posted in stored.items():
+                results[index] = posted
+
+    for index, (sender, send) in enumerate(sends):
+        if results[index] is None:
+            original = results[first[sender.pk, send.client_id]]
+            results[index] = (
+                Posted(message=original.message, created=False)
+                if isinstance(original, Posted)
+                else original
+            )
+    return results
+
+
+def _stored_meanwhile(sender, send: Send) -> Posted:
+    found = selectors.messages_by_client_id(keys={(sender.pk, send.client_id)})
+    if not found:
+        raise IntegrityError(f"message {send.client_id!r} was neither stored nor found")
+    return Posted(message=next(iter(found.values())), created=False)
+
+
+def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
+    """Inserts the batch in the current transaction: seqs without gaps, ids in commit order."""
+    _lock_message_ids()
+    # Direct conversations: one row per pair, created on the first message.
+    pairs = {
+        selectors.direct_pair(sender.pk, recipients[send.to].pk)
+        for _, sender, send in batch
+        if send.to is not None
+    }
+    directs = _direct_ids(pairs)
+
+    def conversation(sender, send) -> tuple[str, int]:
+        if send.room is not None:
+            return Room._meta.db_table, rooms[send.room].pk
+        pair = selectors.direct_pair(sender.pk, recipients[send.to].pk)
+        return DirectConversation._meta.db_table, directs[pair]
+
+    # Each conversation's counter moves once by its number of new messages.
+    counts = Counter(conversation(sender, send) for _, sender, send in batch)
+    next_seq = {key: _take_seqs(*key, count) for key, count in counts.items()}
+
+    now = timezone.now()
+    messages = []
+    for _, sender, send in batch:
+        key = conversation(sender, send)
+        seq, next_seq[key] = next_seq[key], next_seq[key] + 1
+        recipient = recipients.get(send.to) if send.to is not None else None
+        messages.append(
+            Message(
                 sender=sender,
-                room=room,
+                room=rooms[send.room] if send.room is not None else None,
                 recipient=recipient,
-                direct=direct,
+                direct_id=key[1] if recipient is not None else None,
                 body=send.body,
                 client_id=send.client_id,
                 seq=seq,
-                sent_at=timezone.now(),
+                sent_at=now,
             )
-    except IntegrityError:
-        # Two sockets raced with the same client_id: the other one stored it first.
-        previous = _existing(sender.pk, send.client_id)
-        if previous is None:
-            raise
-        return Posted(message=previous, created=False)
+        )
+    # Rows are inserted in batch order, so ids rise with seq inside each conversation.
+    Message.objects.bulk_create(messages)
+    posted = {}
+    for (index, sender, send), message in zip(batch, messages, strict=True):
+        recipient = message.recipient
+        posted[index] = Posted(
+            message=StoredMessage(
+                id=message.pk,
+                seq=message.seq,
+                sender=sender.get_username(),
+                body=message.body,
+                sent_at=now,
+                client_id=message.client_id,
+                room=send.room,
+                to=recipient.get_username() if recipient else None,
+            ),
+            created=True,
+            recipient_id=recipient.pk if recipient else None,
+        )
+    return posted
 
-    stored = StoredMessage(
-        id=message.pk,
-        seq=seq,
-        sender=sender.get_username(),
-        body=message.body,
-        sent_at=message.sent_at,
-        client_id=message.client_id,
-        room=room.name if room else None,
-        to=recipient.get_username() if recipient else None,
-    )
-    return Posted(message=stored, created=True, recipient_id=recipient.pk if recipient else None)
+
+def _direct_ids(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """Returns the DirectConversation id of each (low, high) pair, creating missing rows."""
+    if not pairs:
+        return {}
+
+    def existing() -> dict[tuple[int, int], int]:
+        rows = DirectConversation.objects.filter(
+            user_low_id__in={low for low, _ in pairs}, user_high_id__in={high for _, high in pairs}
+        ).values_list("user_low_id", "user_high_id", "id")
+        return {(low, high): pk for low, high, pk in rows if (low, high) in pairs}
+
+    found = existing()
+    missing = pairs - found.keys()
+    if missing:
+        DirectConversation.objects.bulk_create(
+            [DirectConversation(user_low_id=low, user_high_id=high) for low, high in missing],
+            ignore_conflicts=True,
+        )
+        found = existing()
+    return found
+
+
+def _take_seqs(table: str, pk: int, count: int) -> int:
+    """Reserves `count` seqs of a conversation, locking its row until commit; returns the first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",
+            [count, pk],
+        )
+        return cursor.fetchone()[0] - count + 1
 
 
 async def message_publish(*, message: StoredMessage, sender_id: int, recipient_id: int | None):
@@ -151,9 +248,59 @@ async def message_publish(*, message: StoredMessage, sender_id: int, recipient_i
         await layer.group_send(groups.user_group(recipient_id), event)
 
 
+class _Batcher:
+    """Gathers the sends that arrive while a write is under way into the next write.
+
+    Nothing waits on a timer: a lone send is written at once; under load, every
+    send that queued up during one transaction shares the next one, so the
+    database sees one lock, one insert and one commit per batch instead of per message.
+    """
+
+    MAX_BATCH = 200
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Any, Send, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
+
+    async def store(self, *, sender, send: Send) -> Posted:
+        """Stores one send in the next batch; raises what storing it raised."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((sender, send, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        store_many = db_call(message_store_many)
+        while self._pending:
+            batch = self._pending[: self.MAX_BATCH]
+            del self._pending[: self.MAX_BATCH]
+            try:
+                results = await store_many(sends=[(sender, send) for sender, send, _ in batch])
+            except Exception as exc:
+                # An outage fails the whole batch: each waiting send raises it.
+                results = [exc] * len(batch)
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if future.done():  # the socket went away meanwhile
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
+_batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def message_send(*, sender, send: Send) -> Posted:
     """Stores the message (once per client_id) and publishes it if it is new."""
-    posted = await database_sync_to_async(message_store)(sender=sender, send=send)
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = _Batcher()
+    posted = await batcher.store(sender=sender, send=send)
     if posted.created:
         try:
             await message_publish(

@@ -122,3 +122,49 @@ def test_a_message_cannot_take_an_id_while_an_earlier_one_is_uncommitted(alice):
     first.join()
     second.join(10)
     assert done.is_set()
+
+
+@pytest.mark.django_db
+def test_a_batch_answers_each_send_in_order(alice, bob):
+    from chat.services import message_store_many
+
+    sends = [
+        (alice, Send(body="r1", client_id="a", room="general")),
+        (alice, Send(body="d1", client_id="b", to="bob")),
+        (bob, Send(body="x", client_id="c", room="nowhere")),
+        (alice, Send(body="again", client_id="a", room="general")),
+        (bob, Send(body="d2", client_id="d", to="alice")),
+        (bob, Send(body="r2", client_id="e", room="general")),
+        (bob, Send(body="x", client_id="f", to="nobody")),
+    ]
+    results = message_store_many(sends=sends)
+    kinds = [r.code if isinstance(r, ProtocolError) else r.created for r in results]
+    assert kinds == [True, True, "unknown_room", False, True, True, "unknown_user"]
+    # The repeat inside the batch is the first message, not a second one.
+    assert results[3].message == results[0].message
+    assert [results[i].message.seq for i in (0, 5)] == [1, 2]
+    assert [results[i].message.seq for i in (1, 4)] == [1, 2]
+    assert Message.objects.count() == 4
+    assert Room.objects.get(name="general").last_seq == 2
+    ids = [results[i].message.id for i in (0, 1, 4, 5)]
+    assert ids == sorted(ids)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+async def test_concurrent_sends_of_one_process_share_batches_without_gaps(make_user):
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    from chat.services import message_send
+
+    users = [await sync_to_async(make_user)(f"s{n}") for n in range(5)]
+    sends = [
+        message_send(sender=users[n % 5], send=Send(body="x", client_id=f"k{n}", room="general"))
+        for n in range(100)
+    ]
+    posted = await asyncio.gather(*sends)
+    assert sorted(p.message.seq for p in posted) == list(range(1, 101))
+    assert len({p.message.id for p in posted}) == 100
+    by_seq = sorted(posted, key=lambda p: p.message.seq)
+    assert [p.message.id for p in by_seq] == sorted(p.message.id for p in posted)
