@@ -7,13 +7,16 @@ rules live in those modules.
 import asyncio
 import contextlib
 import logging
+import uuid
 import weakref
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import groups, selectors, services
 from chat.db import db_call
+from chat.fanout import get_fanout
 from chat.layers import on_layer_reconnect
 from chat.presence import get_presence
 from chat.protocol import (
@@ -60,8 +63,27 @@ def _unavailable_on_outage(what: str, client_id: str | None = None):
 class ChatConsumer(AsyncWebsocketConsumer):
     """One browser tab's socket, carrying its user's rooms and direct messages."""
 
+    # Sockets get their events from the process's fan-out (chat/fanout.py), not from
+    # a channel of their own: naming a layer that is not configured makes Channels
+    # skip creating one.
+    channel_layer_alias = "sockets-use-the-process-fanout"
+
     user = None
     registered = False
+    gone = False  # the client disconnected; nothing more is sent
+    member_of: frozenset[str] = frozenset()
+
+    async def dispatch(self, message: dict) -> None:
+        """Routes one ASGI message to its handler.
+
+        Unlike Channels' dispatch, this does not hop to a thread to close old
+        database connections on every frame: every database call here goes
+        through `db_call`, which does that itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         """Refuses anonymous handshakes; joins the groups and greets with `hello`."""
@@ -73,7 +95,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.username = user.get_username()
         self.session_key = self.scope["session"].session_key
-        self.member_of: set[str] = set()
+        self.socket_id = uuid.uuid4().hex
+        self._early: list[str] = []
+        self._live = False
+        self._tasks: set[asyncio.Task] = set()
         try:
             joined, hello = await self._join()
         except services.OUTAGES as exc:
@@ -89,6 +114,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._close(CloseCode.TOO_MANY_SOCKETS)
             return
         await self._send(hello)
+        # Frames the fan-out delivered while `hello` was being prepared go out now,
+        # in order; nothing may run between emptying the queue and going live.
+        while self._early:
+            await self.send(text_data=self._early.pop(0))
+        self._live = True
         _open_sockets.add(self)
         self.session_watch = asyncio.create_task(self._watch_session())
         logger.info("socket opened: user=%s sockets=%d", self.username, joined.sockets)
@@ -103,10 +133,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             *(groups.room_group(name) for name in self.rooms),
         }
         # Join before reading `last_id`, so every later message arrives live.
-        for group in wanted:
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.member_of.add(group)
-        joined = await services.presence_join(user=self.username, socket=self.channel_name)
+        self.member_of = wanted
+        await get_fanout().join(self, wanted)
+        joined = await services.presence_join(user=self.username, socket=self.socket_id)
         self.registered = True
         direct, last_id = await db_call(_greeting_reads, concurrent=True)(self.user.pk)
         online = await get_presence().online()
@@ -117,6 +146,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Leaves the groups and announces the user offline if this was their last socket."""
+        self.gone = True
         if self.user is None:
             return
         _open_sockets.discard(self)
@@ -124,11 +154,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if watch is not None:
             watch.cancel()
         try:
-            for group in self.member_of:
-                await self.channel_layer.group_discard(group, self.channel_name)
+            await get_fanout().leave(self, self.member_of)
             if self.registered:
                 self.registered = False
-                await services.presence_leave(user=self.username, socket=self.channel_name)
+                await services.presence_leave(user=self.username, socket=self.socket_id)
         except services.OUTAGES as exc:
             # Redis is away: its entries expire by themselves and the sweep announces them.
             logger.warning("socket cleanup failed: %s", exc.__class__.__name__)
@@ -160,8 +189,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 retry_after=retry_after,
             )
         with _unavailable_on_outage("sending", frame.client_id):
-            posted = await services.message_send(sender=self.user, send=frame)
-        await self._send(ack_frame(posted.message))
+            await services.message_send(sender=self.user, send=frame, acknowledge=self._ack)
+
+    async def _ack(self, posted: services.Posted) -> None:
+        if self.user is not None and not self.gone:
+            await self._send(ack_frame(posted.message))
 
     async def _on_history(self, frame: History) -> None:
         messages, has_more = await self._read(
@@ -199,33 +231,33 @@ class ChatConsumer(AsyncWebsocketConsumer):
         Ping: _on_ping,
     }
 
-    # --- Channel-layer events ---------------------------------------------------
+    # --- Events from the process fan-out ----------------------------------------
 
-    async def chat_message(self, event: dict) -> None:
-        """Forwards a published message frame, encoded once by the publisher."""
-        await self.send(text_data=event["text"])
+    async def push(self, text: str) -> None:
+        """Writes a frame from the fan-out, or keeps it until `hello` has gone out."""
+        if self._live:
+            if not self.gone:
+                await self.send(text_data=text)
+        elif not self.gone:
+            self._early.append(text)
 
-    async def chat_presence(self, event: dict) -> None:
-        """Forwards another user's presence frame (hello already told me I am online)."""
-        if event["user"] != self.username:
-            await self.send(text_data=event["text"])
-
-    async def session_ended(self, event: dict) -> None:
+    def session_ended(self) -> None:
         """Closes the socket because its login session ended."""
-        await self._close(CloseCode.SESSION_ENDED)
+        self._background(self._close(CloseCode.SESSION_ENDED))
 
-    async def rooms_changed(self, event: dict) -> None:
+    def rooms_changed(self) -> None:
         """Follows a change of the room list: joins new rooms, leaves removed ones."""
+        self._background(self._follow_rooms())
+
+    async def _follow_rooms(self) -> None:
         try:
             rooms = await db_call(selectors.room_names, concurrent=True)()
             wanted = {groups.room_group(name) for name in rooms}
             current = {group for group in self.member_of if group.startswith("room.")}
-            for group in wanted - current:
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.member_of.add(group)
-            for group in current - wanted:
-                await self.channel_layer.group_discard(group, self.channel_name)
-                self.member_of.discard(group)
+            fanout = get_fanout()
+            await fanout.join(self, wanted - current)
+            await fanout.leave(self, current - wanted)
+            self.member_of = (self.member_of - current) | wanted
         except services.OUTAGES:
             await self._close(CloseCode.RECONNECT)
             return
@@ -248,7 +280,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def resync(self) -> None:
         """Asks the client to reconnect and sync: live frames may have been lost."""
-        self.resync_task = asyncio.ensure_future(self._close(CloseCode.RECONNECT))
+        self._background(self._close(CloseCode.RECONNECT))
+
+    def _background(self, work) -> None:
+        # Events arrive on the fan-out's task; socket work must not hold it up.
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _watch_session(self) -> None:
         """Closes the socket once its session has expired or was ended elsewhere."""

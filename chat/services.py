@@ -4,10 +4,12 @@ Every change that some socket must hear about is published from here and only he
 """
 
 import asyncio
+import contextlib
 import logging
 import weakref
 import zlib
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,56 +239,118 @@ def _take_seqs(table: str, pk: int, count: int) -> int:
 
 async def message_publish(*, message: StoredMessage, sender_id: int, recipient_id: int | None):
     """Sends a stored message to every socket that may see it, encoded once."""
-    layer = get_channel_layer()
-    event = {"type": "chat.message", "text": encode(message_frame(message))}
+    text = encode(message_frame(message))
     if message.room is not None:
-        await layer.group_send(groups.room_group(message.room), event)
-        return
-    # A direct message reaches the two parties' sockets and nobody else's.
-    await layer.group_send(groups.user_group(sender_id), event)
-    if recipient_id != sender_id:
-        await layer.group_send(groups.user_group(recipient_id), event)
+        targets = [groups.room_group(message.room)]
+    else:
+        # A direct message reaches the two parties' sockets and nobody else's.
+        targets = [groups.user_group(sender_id)]
+        if recipient_id != sender_id:
+            targets.append(groups.user_group(recipient_id))
+    layer = get_channel_layer()
+    for group in targets:
+        # `group` tells each process's fan-out which of its sockets to write to.
+        await layer.group_send(group, {"type": "chat.message", "group": group, "text": text})
+
+
+@dataclass(slots=True)
+class _Pending:
+    sender: Any
+    send: Send
+    acknowledge: Callable[[Posted], Awaitable[None]]
+    future: asyncio.Future
 
 
 class _Batcher:
-    """Gathers the sends that arrive while a write is under way into the next write.
+    """Writes, acknowledges and publishes this process's sends, in batches and in id order.
 
     Nothing waits on a timer: a lone send is written at once; under load, every
-    send that queued up during one transaction shares the next one, so the
-    database sees one lock, one insert and one commit per batch instead of per message.
+    send that queued up during one write shares the next one, so the database sees
+    one lock, one insert and one commit per batch instead of per message.
     """
 
     MAX_BATCH = 200
 
     def __init__(self) -> None:
-        self._pending: list[tuple[Any, Send, asyncio.Future]] = []
+        self._pending: list[_Pending] = []
         self._writer: asyncio.Task | None = None
 
-    async def store(self, *, sender, send: Send) -> Posted:
-        """Stores one send in the next batch; raises what storing it raised."""
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((sender, send, future))
+    async def send(self, pending: _Pending) -> Posted:
+        """Queues one send; returns once it is stored, acknowledged and published."""
+        self._pending.append(pending)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
-        return await future
+        return await pending.future
 
     async def _write(self) -> None:
-        store_many = db_call(message_store_many)
+        write = db_call(_write_batch)
         while self._pending:
             batch = self._pending[: self.MAX_BATCH]
             del self._pending[: self.MAX_BATCH]
             try:
-                results = await store_many(sends=[(sender, send) for sender, send, _ in batch])
+                results = await write(batch)
             except Exception as exc:
                 # An outage fails the whole batch: each waiting send raises it.
                 results = [exc] * len(batch)
-            for (_, _, future), result in zip(batch, results, strict=True):
-                if future.done():  # the socket went away meanwhile
+            for pending, result in zip(batch, results, strict=True):
+                if pending.future.done():  # the socket went away meanwhile
                     continue
                 if isinstance(result, Exception):
-                    future.set_exception(result)
+                    pending.future.set_exception(result)
                 else:
-                    future.set_result(result)
+                    pending.future.set_result(result)
+
+
+def _write_batch(batch: list[_Pending]) -> list[Posted | ProtocolError]:
+    """Stores a batch, then acknowledges and publishes it while holding the order lock.
+
+    Message ids already commit in id order; holding the lock until the batch is
+    also published makes every process publish in id order too, so each socket
+    receives live messages in id order and "the largest id seen" is a safe cursor
+    for `sync`.
+    """
+    with _publish_order_lock():
+        results = message_store_many(sends=[(p.sender, p.send) for p in batch])
+        async_to_sync(_announce_batch)(batch, results)
+    return results
+
+
+async def _announce_batch(batch: list[_Pending], results: list) -> None:
+    for pending, result in zip(batch, results, strict=True):
+        if isinstance(result, Posted):
+            await pending.acknowledge(result)
+    for pending, result in zip(batch, results, strict=True):
+        if isinstance(result, Posted) and result.created:
+            try:
+                await message_publish(
+                    message=result.message,
+                    sender_id=pending.sender.pk,
+                    recipient_id=result.recipient_id,
+                )
+            except (RedisError, OSError) as exc:
+                # Stored all the same: every subscriber that lost Redis reconnects,
+                # closes its sockets with 4012, and their clients fetch it with sync.
+                logger.warning("publishing message %s failed: %s", result.message.id, exc)
+
+
+@contextlib.contextmanager
+def _publish_order_lock():
+    """Holds the message-order lock across store and publish (PostgreSQL).
+
+    A session-level advisory lock on the same key as the per-transaction one in
+    `_lock_message_ids`, so it also spans the commit. SQLite needs none: one
+    process writes, one batch at a time.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [_MESSAGE_ID_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_MESSAGE_ID_LOCK])
 
 
 _batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher]" = (
@@ -294,23 +358,20 @@ _batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher]" = (
 )
 
 
-async def message_send(*, sender, send: Send) -> Posted:
-    """Stores the message (once per client_id) and publishes it if it is new."""
+async def message_send(
+    *, sender, send: Send, acknowledge: Callable[[Posted], Awaitable[None]]
+) -> Posted:
+    """Stores the message (once per client_id), acknowledges it, and publishes it if new.
+
+    The sender's `ack` goes out before the message frame, so a client sees its
+    message confirmed before it sees it arrive.
+    """
     loop = asyncio.get_running_loop()
     batcher = _batchers.get(loop)
     if batcher is None:
         batcher = _batchers[loop] = _Batcher()
-    posted = await batcher.store(sender=sender, send=send)
-    if posted.created:
-        try:
-            await message_publish(
-                message=posted.message, sender_id=sender.pk, recipient_id=posted.recipient_id
-            )
-        except (RedisError, OSError) as exc:
-            # Stored all the same: every subscriber that lost Redis reconnects, closes
-            # its sockets with 4012, and their clients fetch the message with sync.
-            logger.warning("publishing message %s failed: %s", posted.message.id, exc)
-    return posted
+    pending = _Pending(sender, send, acknowledge, loop.create_future())
+    return await batcher.send(pending)
 
 
 async def presence_join(*, user: str, socket: str) -> Joined:
@@ -337,7 +398,9 @@ on_presence_change(_announce_change)
 async def _announce(*, user: str, online: bool) -> None:
     event = {
         "type": "chat.presence",
+        "group": groups.EVERYONE,
         "user": user,
+        "online": online,
         "text": encode(presence_frame(user=user, online=online)),
     }
     await get_channel_layer().group_send(groups.EVERYONE, event)
@@ -345,11 +408,12 @@ async def _announce(*, user: str, online: bool) -> None:
 
 def session_end(*, session_key: str) -> None:
     """Closes every socket opened with this login session (logout)."""
-    async_to_sync(get_channel_layer().group_send)(
-        groups.session_group(session_key), {"type": "session.ended"}
-    )
+    group = groups.session_group(session_key)
+    async_to_sync(get_channel_layer().group_send)(group, {"type": "session.ended", "group": group})
 
 
 def rooms_changed() -> None:
     """Tells every socket that the room list changed, so it joins or leaves room groups."""
-    async_to_sync(get_channel_layer().group_send)(groups.EVERYONE, {"type": "rooms.changed"})
+    async_to_sync(get_channel_layer().group_send)(
+        groups.EVERYONE, {"type": "rooms.changed", "group": groups.EVERYONE}
+    )

@@ -189,6 +189,8 @@ else:
 
 CHAT_RATE_LIMIT = _rate("CHAT_RATE_LIMIT", "20/10s")
 CHAT_MAX_SOCKETS = _int("CHAT_MAX_SOCKETS", 10, minimum=1)
+# Presence changes are gathered this long, then sent as frames or one `users` list.
+CHAT_PRESENCE_WINDOW_SECONDS = _float("CHAT_PRESENCE_WINDOW_SECONDS", 0.25, minimum=0.0)
 # How often each socket re-checks that its session still exists.
 CHAT_SESSION_CHECK_SECONDS = _float("CHAT_SESSION_CHECK_SECONDS", 60.0, minimum=0.1)
 # Presence entries live this long unless a heartbeat refreshes them (Redis mode).

@@ -104,7 +104,7 @@ class Socket:
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
     async def receive_type(
-        self, kind: str, timeout: float = 3, skip: tuple[str, ...] = ("presence",)
+        self, kind: str, timeout: float = 3, skip: tuple[str, ...] = ("presence", "users")
     ) -> dict:
         """Receives frames until one of type `kind`, skipping the types in `skip`."""
         while True:
@@ -123,7 +123,7 @@ class Socket:
         """Tells whether no frame (presence frames aside, unless asked) arrives in `timeout`."""
         while not await self.communicator.receive_nothing(timeout=timeout):
             frame = await self.receive()
-            if presence_too or frame["type"] != "presence":
+            if presence_too or frame["type"] not in ("presence", "users"):
                 self.unexpected = frame
                 return False
         return True

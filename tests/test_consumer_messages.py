@@ -117,7 +117,7 @@ async def test_same_client_id_from_two_senders_are_two_messages(people, connect)
     alice, bob = await connect(people[0]), await connect(people[1])
     for socket in (alice, bob):
         await socket.send({"type": "send", "room": "general", "body": "hey", "client_id": "same"})
-        await socket.receive_type("ack", skip=("presence", "message"))
+        await socket.receive_type("ack", skip=("presence", "users", "message"))
     assert await _count(client_id="same") == 2
 
 
@@ -180,10 +180,10 @@ async def test_over_the_rate_limit_send_gets_rate_limited(people, connect, setti
         await socket.send(
             {"type": "send", "room": "general", "body": "x", "client_id": f"r{index}"}
         )
-        await socket.receive_type("ack", skip=("presence", "message"))
+        await socket.receive_type("ack", skip=("presence", "users", "message"))
     # The limit is per user: a second tab does not get a fresh allowance.
     await alice_tab2.send({"type": "send", "room": "general", "body": "x", "client_id": "r9"})
-    error = await alice_tab2.receive_type("error", skip=("presence", "message"))
+    error = await alice_tab2.receive_type("error", skip=("presence", "users", "message"))
     assert error["code"] == "rate_limited" and error["client_id"] == "r9"
     assert 0 < error["retry_after"] <= 60
     assert await _count(client_id="r9") == 0
@@ -194,5 +194,7 @@ async def test_rate_limit_off_lets_a_burst_through(people, connect, settings):
     alice = await connect(people[0])
     for index in range(30):
         await alice.send({"type": "send", "room": "general", "body": "x", "client_id": f"b{index}"})
-    acks = [await alice.receive_type("ack", skip=("presence", "message")) for _ in range(30)]
+    acks = [
+        await alice.receive_type("ack", skip=("presence", "users", "message")) for _ in range(30)
+    ]
     assert len({ack["id"] for ack in acks}) == 30

@@ -1,5 +1,7 @@
 """Presence across tabs, the online list, the socket cap, logout and session expiry."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -124,3 +126,26 @@ async def test_new_room_reaches_open_sockets_and_carries_messages(people, connec
     await alice.send({"type": "send", "room": "random", "body": "new here", "client_id": "r1"})
     message = await bob.receive_type("message")
     assert (message["room"], message["body"]) == ("random", "new here")
+
+
+async def test_a_burst_of_arrivals_reaches_observers_as_one_online_list(
+    connect, make_user, settings
+):
+    settings.CHAT_PRESENCE_WINDOW_SECONDS = 0.5
+    observer = await connect(await sync_to_async(make_user)("observer"))
+    names = [f"guest{n}" for n in range(8)]
+    clients = [await sync_to_async(login_client)(await sync_to_async(make_user)(n)) for n in names]
+    # All arrive within one window.
+    await asyncio.gather(*(connect(client=client) for client in clients))
+    frame = await observer.receive(timeout=3)
+    assert frame == {"type": "users", "online": sorted(["observer", *names])}
+    assert await observer.nothing(0.8, presence_too=True)
+
+
+async def test_a_few_changes_still_arrive_as_presence_frames(connect, people, settings):
+    settings.CHAT_PRESENCE_WINDOW_SECONDS = 0.3
+    alice = await connect(people[0])
+    bob = await connect(people[1])
+    assert await alice.receive() == {"type": "presence", "user": "bob", "online": True}
+    await bob.close()
+    assert await alice.receive() == {"type": "presence", "user": "bob", "online": False}

@@ -6,6 +6,7 @@ at random while senders post. Figures are printed (run with -s to see them).
 """
 
 import asyncio
+import contextlib
 import random
 import signal
 import time
@@ -86,7 +87,7 @@ def test_presence_and_messages_cross_processes(pair):
         await _next_presence(alice_ws, bob, True, 5)
 
         await alice_ws.send({"type": "send", "room": "general", "body": "hi", "client_id": "x1"})
-        ack = await alice_ws.receive_type("ack", skip=("presence", "message"))
+        ack = await alice_ws.receive_type("ack", skip=("presence", "users", "message"))
         for client in (alice_ws, bob_ws, carol_ws):
             message = await client.receive_type("message")
             assert (message["id"], message["from"], message["body"]) == (ack["id"], alice, "hi")
@@ -129,7 +130,7 @@ def test_sigkilled_process_users_go_offline_within_the_expiry(pair):
 
 async def _ask(client: ChatClient, frame: dict, kind: str | None = None) -> dict:
     await client.send(frame)
-    return await client.receive_type(kind or frame["type"], skip=("presence", "message"))
+    return await client.receive_type(kind or frame["type"], skip=("presence", "users", "message"))
 
 
 def test_idle_socket_stays_open_past_the_redis_read_timeout(pair):
@@ -175,7 +176,9 @@ async def _restart_scenario(redis_executor, a, b, alice_session, bob, bob_sessio
     # While Redis is away, a message is still stored (the database is up) and acked,
     # or refused as unavailable; it is never half-written.
     await alice_ws.send({"type": "send", "room": "general", "body": "during", "client_id": "d1"})
-    during = await alice_ws.receive_type("ack", skip=("presence", "message", "error"), timeout=15)
+    during = await alice_ws.receive_type(
+        "ack", skip=("presence", "users", "message", "error"), timeout=15
+    )
     redis_executor.start()
     restarted = time.monotonic()
 
@@ -198,7 +201,7 @@ async def _restart_scenario(redis_executor, a, b, alice_session, bob, bob_sessio
         else:
             await asyncio.sleep(0.2)
     await alice_ws.send({"type": "send", "room": "general", "body": "after", "client_id": "d2"})
-    after = await alice_ws.receive_type("ack", skip=("presence", "message"), timeout=15)
+    after = await alice_ws.receive_type("ack", skip=("presence", "users", "message"), timeout=15)
     send = time.monotonic() - restarted
 
     # bob's sync from before the outage brings both messages.
@@ -249,47 +252,49 @@ async def _churn(pair, senders, receivers, messages_per_sender=150):
 
     async def receive_forever(name, session):
         nonlocal duplicates
-        server = pair[rng.randrange(2)]
         max_id = 0
-        while not stop.is_set():
-            client = await _reopen(server, session, 15)
-            # Sync from the largest id seen, as the page does after every reconnect.
+
+        async def next_frame(client, seen_on_socket, timeout):
+            # Every message frame counts, also those that arrive while a sync is answered.
+            nonlocal duplicates, max_id
+            frame = await client.receive(timeout=timeout)
+            if frame["type"] == "message":
+                if frame["id"] in seen_on_socket:
+                    duplicates += 1
+                seen_on_socket.add(frame["id"])
+                holdings[name].add(frame["id"])
+                max_id = max(max_id, frame["id"])
+            return frame
+
+        async def catch_up(client, seen_on_socket):
+            # Sync from the largest id seen before this connection, as the page does.
+            nonlocal max_id
             after = max_id
+            await client.send({"type": "sync", "after": after})
             while True:
-                page = await _ask(client, {"type": "sync", "after": after})
-                for message in page["messages"]:
+                frame = await next_frame(client, seen_on_socket, 5)
+                if frame["type"] != "sync":
+                    continue
+                for message in frame["messages"]:
                     holdings[name].add(message["id"])
                     max_id = max(max_id, message["id"])
-                after = page["last_id"]
-                if not page["has_more"]:
-                    break
+                if not frame["has_more"]:
+                    return
+                await client.send({"type": "sync", "after": frame["last_id"]})
+
+        while True:
+            client = await _reopen(pair[rng.randrange(2)], session, 15)
             seen_on_socket = set()
-            deadline = time.monotonic() + rng.uniform(0.1, 1.0)
             try:
+                await catch_up(client, seen_on_socket)
+                if stop.is_set():
+                    return  # that was the last reconnect and sync, as after any drop
+                deadline = time.monotonic() + rng.uniform(0.1, 1.0)
                 while time.monotonic() < deadline and not stop.is_set():
-                    try:
-                        frame = await client.receive(timeout=0.2)
-                    except TimeoutError:
-                        continue
-                    if frame["type"] == "message":
-                        if frame["id"] in seen_on_socket:
-                            duplicates += 1
-                        seen_on_socket.add(frame["id"])
-                        holdings[name].add(frame["id"])
-                        max_id = max(max_id, frame["id"])
+                    with contextlib.suppress(TimeoutError):
+                        await next_frame(client, seen_on_socket, 0.2)
             finally:
                 await client.close()
-            server = pair[rng.randrange(2)]
-        # A last reconnect and sync, as after any drop.
-        client = await _reopen(server, session, 15)
-        after = max_id
-        while True:
-            page = await _ask(client, {"type": "sync", "after": after})
-            holdings[name].update(message["id"] for message in page["messages"])
-            after = page["last_id"]
-            if not page["has_more"]:
-                break
-        await client.close()
 
     sent_ids = {"room": set(), **{name: set() for name, _ in receivers}}
 
@@ -305,7 +310,9 @@ async def _churn(pair, senders, receivers, messages_per_sender=150):
                 frame = {"type": "send", "room": "general"}
             frame.update({"body": f"{index}-{number}", "client_id": f"c{index}-{number}"})
             await client.send(frame)
-            ack = await client.receive_type("ack", skip=("presence", "message"), timeout=10)
+            ack = await client.receive_type(
+                "ack", skip=("presence", "users", "message"), timeout=10
+            )
             sent_ids[target_name or "room"].add(ack["id"])
             await asyncio.sleep(0.005)
         await client.close()

@@ -160,7 +160,11 @@ async def test_concurrent_sends_of_one_process_share_batches_without_gaps(make_u
 
     users = [await sync_to_async(make_user)(f"s{n}") for n in range(5)]
     sends = [
-        message_send(sender=users[n % 5], send=Send(body="x", client_id=f"k{n}", room="general"))
+        message_send(
+            sender=users[n % 5],
+            send=Send(body="x", client_id=f"k{n}", room="general"),
+            acknowledge=_ignore,
+        )
         for n in range(100)
     ]
     posted = await asyncio.gather(*sends)
@@ -168,3 +172,7 @@ async def test_concurrent_sends_of_one_process_share_batches_without_gaps(make_u
     assert len({p.message.id for p in posted}) == 100
     by_seq = sorted(posted, key=lambda p: p.message.seq)
     assert [p.message.id for p in by_seq] == sorted(p.message.id for p in posted)
+
+
+async def _ignore(posted) -> None:
+    """An acknowledgement that goes nowhere."""

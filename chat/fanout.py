@@ -1,0 +1,153 @@
+"""Per-process fan-out: one channel-layer subscription per group per process.
+
+Channels' usual shape gives every socket its own channel and task: a room message
+to 100 sockets of one process is queued 100 times, dispatched 100 times, and each
+dispatch hops to a thread to close old database connections. Here the process has
+one channel; it joins a group when its first local socket does, and writes each
+event's frame, encoded once by the publisher, straight to the local sockets of that
+group. Presence changes are coalesced: a burst becomes one `users` frame per socket.
+"""
+
+import asyncio
+import logging
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Protocol
+
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from chat import groups
+from chat.presence import get_presence
+from chat.protocol import encode, users_frame
+
+logger = logging.getLogger(__name__)
+
+# Up to this many presence changes in one window are sent one frame each; more
+# become a single `users` frame with the whole list.
+PRESENCE_FRAMES_PER_WINDOW = 5
+
+
+class Socket(Protocol):
+    """What the fan-out needs of a socket (ChatConsumer implements it)."""
+
+    username: str
+
+    async def push(self, text: str) -> None:
+        """Writes one text frame, or keeps it until the socket has sent `hello`."""
+        ...
+
+    def session_ended(self) -> None:
+        """Closes the socket because its login session ended."""
+        ...
+
+    def rooms_changed(self) -> None:
+        """Follows a change of the room list."""
+        ...
+
+
+class Fanout:
+    """The process's subscription to the channel layer, shared by all its sockets."""
+
+    def __init__(self, layer: BaseChannelLayer) -> None:
+        self.layer = layer
+        self.members: dict[str, set[Socket]] = defaultdict(set)
+        self._channel: str | None = None
+        self._receiver: asyncio.Task | None = None
+        # join/leave await the layer; the lock keeps "first in, subscribe" and
+        # "last out, unsubscribe" from interleaving.
+        self._lock = asyncio.Lock()
+        self._presence: list[tuple[str, bool, str]] = []
+        self._presence_flush: asyncio.Task | None = None
+
+    async def join(self, socket: Socket, groups: Iterable[str]) -> None:
+        """Adds a local socket to groups, subscribing the process where it is the first."""
+        async with self._lock:
+            if self._channel is None:
+                self._channel = await self.layer.new_channel(prefix="chat.process.")
+            if self._receiver is None or self._receiver.done():
+                self._receiver = asyncio.create_task(self._receive_forever())
+            for group in groups:
+                members = self.members[group]
+                if not members:
+                    await self.layer.group_add(group, self._channel)
+                members.add(socket)
+
+    async def leave(self, socket: Socket, groups: Iterable[str]) -> None:
+        """Removes a local socket from groups, unsubscribing where it was the last."""
+        async with self._lock:
+            for group in groups:
+                members = self.members.get(group)
+                if members is None:
+                    continue
+                members.discard(socket)
+                if not members:
+                    del self.members[group]
+                    await self.layer.group_discard(group, self._channel)
+
+    async def _receive_forever(self) -> None:
+        while True:
+            event = await self.layer.receive(self._channel)
+            try:
+                await self._deliver(event)
+            except Exception:
+                # One bad event or socket must not stop delivery to every other socket.
+                logger.exception("delivering a %s event failed", event.get("type"))
+
+    async def _deliver(self, event: dict) -> None:
+        kind = event["type"]
+        members = list(self.members.get(event.get("group", ""), ()))
+        if kind == "chat.message":
+            for socket in members:
+                await socket.push(event["text"])
+        elif kind == "chat.presence":
+            self._presence.append((event["user"], event["online"], event["text"]))
+            if self._presence_flush is None or self._presence_flush.done():
+                self._presence_flush = asyncio.create_task(self._flush_presence())
+        elif kind == "session.ended":
+            for socket in members:
+                socket.session_ended()
+        elif kind == "rooms.changed":
+            for socket in members:
+                socket.rooms_changed()
+        else:
+            logger.warning("unknown event type %r", kind)
+
+    async def _flush_presence(self) -> None:
+        """Sends the presence changes of one window to every local socket."""
+        await asyncio.sleep(settings.CHAT_PRESENCE_WINDOW_SECONDS)
+        changes, self._presence = self._presence, []
+        sockets = list(self.members.get(groups.EVERYONE, ()))
+        online = None
+        if len(changes) > PRESENCE_FRAMES_PER_WINDOW:
+            try:
+                online = await get_presence().online()
+            except (RedisError, OSError) as exc:
+                logger.warning("presence list unavailable: %s", exc.__class__.__name__)
+        if online is None:
+            for socket in sockets:
+                for user, _, text in changes:
+                    # hello already told a socket that its own user is online.
+                    if user != socket.username:
+                        await socket.push(text)
+            return
+        text = encode(users_frame(online=online))
+        for socket in sockets:
+            await socket.push(text)
+
+
+_fanouts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_fanout() -> Fanout:
+    """Returns this process's fan-out for the running event loop and current layer."""
+    loop = asyncio.get_running_loop()
+    layer = get_channel_layer()
+    fanout = _fanouts.get(loop)
+    if fanout is None or fanout.layer is not layer:
+        fanout = _fanouts[loop] = Fanout(layer)
+    return fanout
