@@ -120,7 +120,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=self._early.pop(0))
         self._live = True
         _open_sockets.add(self)
-        self.session_watch = asyncio.create_task(self._watch_session())
+        _start_session_watch()
         logger.info("socket opened: user=%s sockets=%d", self.username, joined.sockets)
 
     async def _join(self):
@@ -150,9 +150,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is None:
             return
         _open_sockets.discard(self)
-        watch = getattr(self, "session_watch", None)
-        if watch is not None:
-            watch.cancel()
         try:
             await get_fanout().leave(self, self.member_of)
             if self.registered:
@@ -288,18 +285,38 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _watch_session(self) -> None:
-        """Closes the socket once its session has expired or was ended elsewhere."""
-        while True:
-            await asyncio.sleep(settings.CHAT_SESSION_CHECK_SECONDS)
-            with contextlib.suppress(*services.OUTAGES):
-                valid = await db_call(selectors.session_is_valid, concurrent=True)(
-                    session_key=self.session_key, user_id=self.user.pk
-                )
-                if not valid:
-                    logger.info("session ended: user=%s", self.username)
-                    await self._close(CloseCode.SESSION_ENDED)
-                    return
+
+async def _watch_sessions() -> None:
+    """Closes this process's sockets whose login session expired or was ended elsewhere.
+
+    One task per process, not per socket: every CHAT_SESSION_CHECK_SECONDS it checks
+    each distinct session of its open sockets once.
+    """
+    while True:
+        await asyncio.sleep(settings.CHAT_SESSION_CHECK_SECONDS)
+        sockets = list(_open_sockets)
+        sessions = {socket.session_key: socket.user.pk for socket in sockets}
+        try:
+            ended = await db_call(selectors.sessions_ended, concurrent=True)(sessions=sessions)
+        except services.OUTAGES as exc:
+            logger.warning("session check failed: %s", exc.__class__.__name__)
+            continue
+        for socket in sockets:
+            if socket.session_key in ended:
+                logger.info("session ended: user=%s", socket.username)
+                socket.session_ended()
+
+
+_session_watches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _start_session_watch() -> None:
+    loop = asyncio.get_running_loop()
+    task = _session_watches.get(loop)
+    if task is None or task.done():
+        _session_watches[loop] = loop.create_task(_watch_sessions())
 
 
 def _resync_all() -> None:

@@ -139,6 +139,15 @@ def message_last_id(*, user_id: int) -> int:
     return _visible_to(user_id).order_by("-id").values_list("id", flat=True).first() or 0
 
 
+def sessions_ended(*, sessions: dict[str, int]) -> set[str]:
+    """Returns the session keys (of the given key -> user id pairs) that are no longer valid."""
+    return {
+        key
+        for key, user_id in sessions.items()
+        if not session_is_valid(session_key=key, user_id=user_id)
+    }
+
+
 def session_is_valid(*, session_key: str, user_id: int) -> bool:
     """Tells whether the session still exists, belongs to the user and is not stale."""
     engine = import_module(settings.SESSION_ENGINE)
