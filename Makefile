@@ -61,5 +61,11 @@ chromium:
 	    exit 1; \
 	  fi; }
 
+## Regenerate the README's screenshots (docs/screenshots/*.png): starts the site on a
+## throwaway database and photographs each situation in Debian's chromium.
+.PHONY: screenshots
+screenshots: install-test chromium
+	$(PY) docs/screenshots.py
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache staticfiles
