@@ -11,7 +11,7 @@ PORT ?= 8000
 # fresh database and drops it afterwards.
 PG_URL ?= postgres://postgres@127.0.0.1:5432
 
-.PHONY: run test test-postgres-redis install install-test lint format chromium clean
+.PHONY: run test test-postgres-redis install install-test lint format chromium nginx clean
 
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,14 +32,14 @@ run: install
 	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) $(PY) -m chatsite.server
 
 ## Lint, then run the whole suite (browser tests included).
-test: install-test chromium
+test: install-test chromium nginx
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
 ## The whole suite again in Redis mode (a private redis-server per session) on
 ## PostgreSQL (a database created for this run and dropped after it).
-test-postgres-redis: install-test chromium
+test-postgres-redis: install-test chromium nginx
 	CHAT_TEST_REDIS=1 DATABASE_URL=$(PG_URL)/chat_run_$$$$ $(PY) -m pytest
 
 lint:
@@ -58,6 +58,24 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "The browser tests need Debian's chromium: run 'sudo apt-get install chromium'." >&2; \
+	    exit 1; \
+	  fi; }
+
+## The deployment test (tests/test_deploy.py) runs Debian's nginx as a process of its
+## own; install it when we may. Where the package starts a system nginx on port 80,
+## stop and disable it: the test never uses it, and it would squat on the port.
+nginx:
+	@test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's nginx for the deployment test..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	    if [ -d /run/systemd/system ]; then \
+	      systemctl disable --now nginx >/dev/null 2>&1 || true; \
+	    elif [ -s /run/nginx.pid ]; then \
+	      /usr/sbin/nginx -s quit || true; \
+	    fi; \
+	  else \
+	    echo "The deployment test needs Debian's nginx: run 'sudo apt-get install nginx'." >&2; \
 	    exit 1; \
 	  fi; }
 

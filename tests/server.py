@@ -94,7 +94,8 @@ def base_env(**extra: str) -> dict:
 class ServerProcess:
     """One `python -m chatsite.server` process; its output goes to a log file."""
 
-    def __init__(self, database: Database, **env: str) -> None:
+    def __init__(self, database: Database, *, args: tuple[str, ...] = (), **env: str) -> None:
+        self.args = args  # extra daphne options, e.g. ("--ping-interval", "1")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws/chat/"
@@ -107,7 +108,7 @@ class ServerProcess:
     def start(self, timeout: float = 20) -> "ServerProcess":
         """Starts the process and waits until /healthz answers."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "chatsite.server"],
+            [sys.executable, "-m", "chatsite.server", *self.args],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,

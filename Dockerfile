@@ -1,0 +1,56 @@
+# syntax=docker/dockerfile:1
+# The chat site as one image: `python -m chatsite.server` (daphne, with the 64 KiB
+# frame limit that closes with 1009) on port 8000, as an unprivileged user.
+# docker-compose.yml runs it behind nginx; README.md "Deployment" has the commands.
+
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# The user the site runs as; it owns nothing in /app, so the code is read-only to it.
+RUN groupadd --system --gid 10001 chat \
+    && useradd --system --uid 10001 --gid chat --no-create-home --home-dir /app \
+       --shell /usr/sbin/nologin chat
+
+WORKDIR /app
+
+# Dependencies from the pins in pyproject.toml (the only place they are pinned).
+# `pip install .` builds the packages listed in [tool.setuptools], so those and the
+# README (the package's long description) come first; edits elsewhere keep this layer.
+COPY pyproject.toml README.md ./
+COPY chat/ chat/
+COPY chatsite/ chatsite/
+RUN pip install . && rm -rf build ./*.egg-info
+
+# The rest of the tree: manage.py, templates/, static/, deploy/healthcheck.py.
+# The server runs from /app, so this copy (which has templates/ and static/ next to
+# the packages) is the one Python imports, ahead of the installed one.
+COPY . .
+
+# Static files for nginx: collectstatic needs settings, and settings refuse to load
+# without a SECRET_KEY when DEBUG is off; this throwaway one exists for this step
+# only and is not kept in the image's environment.
+ENV STATIC_ROOT=/app/staticfiles
+RUN SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput -v0
+
+# The mount point of the compose `static` volume, writable by the site's user (an
+# empty named volume takes this directory's owner when it is first mounted).
+RUN mkdir -p /srv/static && chown chat:chat /srv/static
+
+USER chat
+
+# Listen on every interface of the container; nginx reaches it as web:8000.
+ENV HOST=0.0.0.0 \
+    PORT=8000
+EXPOSE 8000
+
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "deploy/healthcheck.py"]
+
+# Behind nginx: --proxy-headers makes daphne take the client's address and scheme
+# from X-Forwarded-For / X-Forwarded-Proto, which deploy/nginx.conf sets. Only nginx
+# can reach port 8000 (compose publishes no port of this service).
+CMD ["python", "-m", "chatsite.server", "--proxy-headers"]
