@@ -1,0 +1,226 @@
+"""The run's results as a table, a JSON file, a chart, and a check against the site's goals."""
+
+import json
+from pathlib import Path
+
+TARGETS = ("site", "naive", "raw")
+NOT_APPLICABLE = "n/a"
+
+
+def _scenario(results: dict, target: str, name: str) -> dict | None:
+    """One scenario's figures, or None when it was not run, not applicable or failed."""
+    entry = results["targets"].get(target, {}).get("scenarios", {}).get(name)
+    if not entry or entry.get("applicable") is False or "error" in entry:
+        return None
+    return entry
+
+
+def _step(results: dict, target: str, scenario: str, rate: int) -> dict | None:
+    entry = _scenario(results, target, scenario)
+    return next((s for s in (entry or {}).get("steps", []) if s["rate"] == rate), None)
+
+
+def ratios(results: dict) -> dict[str, float | None]:
+    """Room capacity of the site over the naive baseline's and over the raw server's."""
+    capacity = {
+        target: (_scenario(results, target, "room") or {}).get("capacity_deliveries_per_s")
+        for target in TARGETS
+    }
+
+    def over(other: str) -> float | None:
+        if capacity["site"] is None or not capacity[other]:
+            return None
+        return round(capacity["site"] / capacity[other], 2)
+
+    return {
+        "room_capacity_site_over_naive": over("naive"),
+        "room_capacity_site_over_raw": over("raw"),
+    }
+
+
+def goals(results: dict) -> list[dict]:
+    """The site's performance goals, each with what this run measured and whether it met it."""
+    found = []
+
+    def goal(name: str, measured: str, met: bool | None) -> None:
+        found.append({"goal": name, "measured": measured, "met": met})
+
+    r = results.get("ratios") or ratios(results)
+    naive_ratio, raw_ratio = r["room_capacity_site_over_naive"], r["room_capacity_site_over_raw"]
+    goal(
+        "room capacity >= 3x naive",
+        f"{naive_ratio}x" if naive_ratio is not None else NOT_APPLICABLE,
+        None if naive_ratio is None else naive_ratio >= 3,
+    )
+    goal(
+        "room capacity >= 0.25x raw",
+        f"{raw_ratio}x" if raw_ratio is not None else NOT_APPLICABLE,
+        None if raw_ratio is None else raw_ratio >= 0.25,
+    )
+    dm = _step(results, "site", "direct", 1000)
+    goal(
+        "direct messages 1,000/s: p99 <= 50 ms, none lost",
+        f"p99 {dm['p99_ms']} ms, lost {dm['lost']}" if dm else NOT_APPLICABLE,
+        None if dm is None else dm["lost"] == 0 and (dm["p99_ms"] or 0) <= 50,
+    )
+    conn = _scenario(results, "site", "connections")
+    goal(
+        "<= 64 KiB server memory per idle connection",
+        f"{conn['kib_per_connection']} KiB ({conn['opened']:,} sockets)" if conn else "n/a",
+        None if conn is None else conn["kib_per_connection"] <= 64,
+    )
+    storm = _scenario(results, "site", "presence")
+    if storm:
+        settled = storm["settled_after_last_open_s"]
+        coalesced = storm["observer_frames_per_s"] <= 10
+        goal(
+            "presence storm settled within 2 s, coalesced frames",
+            f"settled {settled} s after the last connect, "
+            f"{storm['observer_frames_per_s']} frames/s at the observer",
+            settled is not None and settled <= 2 and coalesced,
+        )
+    else:
+        goal("presence storm settled within 2 s, coalesced frames", NOT_APPLICABLE, None)
+    pages = _scenario(results, "site", "history")
+    for kind, size in (("history", 50), ("sync", 100)):
+        figures = (pages or {}).get(kind)
+        goal(
+            f"{kind} ({size} messages) p99 <= 20 ms at 1,000,000 messages",
+            f"p99 {figures['p99_ms']} ms at {pages['messages']:,} messages"
+            if figures
+            else NOT_APPLICABLE,
+            None if not figures else (figures["p99_ms"] or 0) <= 20,
+        )
+    return found
+
+
+def _ms(value) -> str:
+    return NOT_APPLICABLE if value is None else f"{value:g}"
+
+
+def _rows(results: dict) -> list[tuple[str, list[str]]]:
+    rows: list[tuple[str, list[str]]] = []
+
+    def row(label: str, scenario: str, figure) -> None:
+        cells = []
+        for target in TARGETS:
+            entry = results["targets"].get(target, {}).get("scenarios", {}).get(scenario)
+            if entry is None or entry.get("applicable") is False:
+                cells.append(NOT_APPLICABLE)
+            elif "error" in entry:
+                cells.append("error")
+            else:
+                cells.append(figure(entry))
+        rows.append((label, cells))
+
+    row(
+        "room: capacity, deliveries/s",
+        "room",
+        lambda e: f"{e['capacity_deliveries_per_s']:,.0f} (at {e['capacity_send_rate']}/s)",
+    )
+    row("room: p99 at capacity, ms", "room", lambda e: _ms(e["p99_at_capacity_ms"]))
+    row("room: first broken rate, msg/s", "room", lambda e: _ms(e["broke_at_rate"]))
+    direct_steps = [(_scenario(results, t, "direct") or {}).get("steps", []) for t in TARGETS]
+    for rate in sorted({step["rate"] for steps in direct_steps for step in steps}):
+
+        def dm(entry, rate=rate) -> str:
+            step = next((s for s in entry["steps"] if s["rate"] == rate), None)
+            if step is None:
+                return "not run"
+            return f"{_ms(step['p50_ms'])} / {_ms(step['p99_ms'])} / {step['lost']}"
+
+        row(f"direct {rate}/s: p50 / p99 ms / lost", "direct", dm)
+    row("connections: open", "connections", lambda e: f"{e['opened']:,} of {e['wanted'] + 1:,}")
+    row("connections: KiB per socket", "connections", lambda e: f"{e['kib_per_connection']}")
+    row("connections: handshake p99, ms", "connections", lambda e: _ms(e["handshake"]["p99_ms"]))
+    row(
+        "presence: complete after, s",
+        "presence",
+        lambda e: f"{_ms(e['settled_after_s'])} ({_ms(e['settled_after_last_open_s'])} after last)",
+    )
+    row("presence: frames/s at observer", "presence", lambda e: f"{e['observer_frames_per_s']}")
+    row("history 50: p99 ms", "history", lambda e: _ms(e["history"]["p99_ms"]))
+    row("sync 100: p99 ms", "history", lambda e: _ms(e["sync"]["p99_ms"]))
+    return rows
+
+
+def table(results: dict) -> str:
+    """The table of figures by target, the capacity ratios, the goals and any bottleneck notes."""
+    rows = _rows(results)
+    width = max(len(label) for label, _ in rows)
+    cell = max(12, *(len(c) for _, cells in rows for c in cells))
+    lines = [f"{'':{width}}  " + "  ".join(f"{t:>{cell}}" for t in TARGETS)]
+    for label, cells in rows:
+        lines.append(f"{label:{width}}  " + "  ".join(f"{c:>{cell}}" for c in cells))
+    r = results["ratios"]
+    lines.append("")
+    lines.append(
+        f"room capacity ratios: site/naive {_ms(r['room_capacity_site_over_naive'])}, "
+        f"site/raw {_ms(r['room_capacity_site_over_raw'])}"
+    )
+    lines.append("")
+    lines.append("goals (site):")
+    for g in results["goals"]:
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[g["met"]]
+        lines.append(f"  {verdict:>12}  {g['goal']}: {g['measured']}")
+    notes = bottleneck_notes(results)
+    if notes:
+        lines.append("")
+        lines.append("load generator was the bottleneck in:")
+        lines += [f"  {note}" for note in notes]
+    return "\n".join(lines)
+
+
+def bottleneck_notes(results: dict) -> list[str]:
+    """Every step in which the load generator, not the server, was saturated."""
+    notes = []
+    for target in TARGETS:
+        for scenario in ("room", "direct"):
+            for step in (_scenario(results, target, scenario) or {}).get("steps", []):
+                if step.get("loadgen_bound"):
+                    busy = ", ".join(step["loadgen_busy"]) or "sending fell short"
+                    notes.append(f"{target} {scenario} {step['rate']}/s ({busy})")
+    return notes
+
+
+def write_json(results: dict, path: Path) -> None:
+    """Writes the results, indented."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def chart(results: dict, path: Path) -> None:
+    """Draws room fan-out p99 latency against the offered send rate, one line per target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(7, 4.2), dpi=100)
+    colours = {"site": "tab:blue", "naive": "tab:red", "raw": "tab:green"}
+    for target in TARGETS:
+        entry = _scenario(results, target, "room")
+        steps = [s for s in (entry or {}).get("steps", []) if s["p99_ms"] is not None]
+        if not steps:
+            continue
+        rates = [s["rate"] for s in steps]
+        p99 = [max(s["p99_ms"], 0.1) for s in steps]
+        axes.plot(rates, p99, "o-", color=colours[target], label=target)
+        lossy = [(s["rate"], max(s["p99_ms"], 0.1)) for s in steps if s["lost"]]
+        if lossy:
+            axes.plot(*zip(*lossy, strict=True), "x", color="black", markersize=10)
+    axes.axhline(100, color="grey", linestyle="--", linewidth=1)
+    axes.text(axes.get_xlim()[0], 110, " 100 ms", color="grey", fontsize=8)
+    axes.set_yscale("log")
+    axes.set_xscale("log")
+    receivers = results["sizes"]["room_receivers"]
+    axes.set_xlabel(f"offered send rate into the room, messages/s ({receivers} receivers)")
+    axes.set_ylabel("delivery latency p99, ms")
+    axes.set_title("Room fan-out: p99 latency by send rate (x = messages lost)")
+    axes.grid(True, which="both", alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    pyplot.close(figure)

@@ -1,0 +1,184 @@
+"""`make bench`: starts the site, a naive Channels baseline and a raw websockets server in
+turn, drives the same load at each, and prints and saves the figures.
+
+    .venv/bin/python -m bench.run [--smoke] [--only site] [--scenarios room,history]
+
+Results go to bench/results/<timestamp>.json and a chart to <timestamp>.png beside it.
+The exit code is 1 if any target or scenario failed to run.
+"""
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import platform
+import shutil
+import signal
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import report, scenarios, targets
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ORDER = ("site", "naive", "raw")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="toy sizes, a few seconds a target")
+    parser.add_argument("--only", action="append", choices=ORDER, help="run only these targets")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(scenarios.SCENARIOS),
+        help="comma-separated subset of " + ", ".join(scenarios.SCENARIOS),
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON and PNG")
+    parser.add_argument(
+        "--budget", type=float, help="seconds after which no new step starts (570; smoke 240)"
+    )
+    parser.add_argument(
+        "--receiver-processes", type=int, help="load-generator processes for room receivers"
+    )
+    parser.add_argument("--sqlite", action="store_true", help="use SQLite even if PostgreSQL is up")
+    return parser.parse_args(argv)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def log(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
+
+
+def _stop_on_sigterm() -> None:
+    # Turn SIGTERM into KeyboardInterrupt, so every server and database is cleaned up.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _start(name: str, work: Path, sizes: scenarios.Sizes, use_postgres: bool, log):
+    if name == "site":
+        return targets.site(
+            work,
+            accounts=scenarios.accounts_needed(sizes),
+            history=sizes.history_messages,
+            use_postgres=use_postgres,
+            log=log,
+        )
+    return targets.naive(work) if name == "naive" else targets.raw(work)
+
+
+def _run_target(name: str, wanted: list[str], run: scenarios.Run, work: Path, pg: bool) -> dict:
+    """Starts one target, runs the wanted scenarios on it, and stops it."""
+    entry: dict = {"scenarios": {}}
+    run.log(f"=== {name}: starting")
+    try:
+        with _start(name, work, run.sizes, pg, run.log) as target:
+            entry["description"] = target.description
+            entry["database"] = target.database
+            run.log(
+                f"{name}: {target.description}; server pid {target.server.pid}, port {target.port}"
+            )
+            for scenario in scenarios.SCENARIOS:
+                if scenario not in target.scenarios:
+                    entry["scenarios"][scenario] = {"applicable": False}
+                    continue
+                if scenario not in wanted:
+                    continue
+                run.log(f"--- {name}: {scenario}")
+                began = time.monotonic()
+                try:
+                    figures = asyncio.run(scenarios.SCENARIOS[scenario](target, run))
+                except Exception as error:
+                    run.log(f"{name}: {scenario} FAILED: {error!r}\n{traceback.format_exc()}")
+                    figures = {"error": repr(error)}
+                figures["seconds"] = round(time.monotonic() - began, 1)
+                entry["scenarios"][scenario] = figures
+                waited = asyncio.run(scenarios.quiesce(target))
+                if waited >= 1:
+                    run.log(f"{name}: server still busy for {waited} s after {scenario}")
+    except Exception as error:
+        run.log(f"{name}: FAILED: {error!r}\n{traceback.format_exc()}")
+        entry["error"] = repr(error)
+    return entry
+
+
+def _failed(results: dict) -> bool:
+    return any(
+        "error" in entry or any("error" in s for s in entry["scenarios"].values())
+        for entry in results["targets"].values()
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmark; returns the exit code."""
+    options = _parse(argv)
+    _stop_on_sigterm()
+    clock = _Clock()
+    sizes = scenarios.SMOKE if options.smoke else scenarios.FULL
+    if options.receiver_processes:
+        sizes = dataclasses.replace(sizes, receiver_processes=options.receiver_processes)
+    budget = options.budget or (240 if options.smoke else 570)
+    run = scenarios.Run(sizes=sizes, log=clock.log, deadline=clock.started + budget)
+    wanted = [s.strip() for s in options.scenarios.split(",") if s.strip()]
+    unknown = set(wanted) - set(scenarios.SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    open_files = scenarios.raise_open_files_limit()
+    use_postgres = not options.sqlite and targets.postgres_available()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    results: dict = {
+        "started_at": stamp,
+        "smoke": options.smoke,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average": os.getloadavg(),
+            "open_files_limit": open_files,
+        },
+        "sizes": dataclasses.asdict(sizes),
+        "targets": {},
+    }
+    clock.log(
+        f"benchmark {'smoke run' if options.smoke else 'run'}: {os.cpu_count()} cpus, "
+        f"open files {open_files}, database {'postgresql' if use_postgres else 'sqlite'}, "
+        f"budget {budget:.0f} s"
+    )
+    with targets.workdir() as work:
+        try:
+            for name in options.only or ORDER:
+                results["targets"][name] = _run_target(name, wanted, run, work, use_postgres)
+        except KeyboardInterrupt:
+            clock.log("interrupted; servers stopped")
+            return 130
+        failed = _failed(results)
+        if failed:
+            logs = options.out / f"{stamp}-logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            for log in work.glob("*.log"):
+                shutil.copy(log, logs / log.name)
+            clock.log(f"server logs kept in {logs}")
+    results["duration_s"] = round(time.monotonic() - clock.started, 1)
+    results["ratios"] = report.ratios(results)
+    results["goals"] = report.goals(results)
+    json_path = options.out / f"{stamp}.json"
+    chart_path = options.out / f"{stamp}.png"
+    report.write_json(results, json_path)
+    report.chart(results, chart_path)
+    print()
+    print(report.table(results))
+    print()
+    clock.log(f"results: {json_path}")
+    clock.log(f"chart:   {chart_path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,893 @@
+"""The load: each scenario drives one running target over real websockets and returns figures.
+
+Every loop is bounded (a fixed number of messages or sockets, a fixed duration, a
+deadline). Latency is measured end to end: the sender writes `time.time()` into the
+message body and the receiver subtracts it on arrival (all processes share the
+machine's clock). CPU time of the server, its Redis and every load-generator
+process is sampled around each step, so a saturated load generator is reported
+instead of being mistaken for a slow server.
+"""
+
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import random
+import re
+import resource
+import time
+import uuid
+from array import array
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import psutil
+
+from bench import wsclient
+from bench.targets import HOST, Target
+
+# A target that passes a room step delivers everything with p99 at most this.
+ROOM_P99_LIMIT_MS = 100
+# A process above this share of one core is saturated (a load-generator process
+# then is the bottleneck itself).
+LOADGEN_SATURATED = 0.9
+# Below this share of the offered send rate, the generator could not keep up.
+SEND_RATE_SHORTFALL = 0.95
+
+_ROOM_BODY = re.compile(rb'"body": ?"r(\d+) (\d+) (\d+\.\d+)')
+_DIRECT_BODY = re.compile(rb'"body": ?"d(\d+) (\d+) (\d+\.\d+) (\d+)')
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much load each scenario drives; FULL for `make bench`, SMOKE for the test."""
+
+    room_receivers: int
+    room_senders: int
+    room_rates: tuple[int, ...]
+    room_step_seconds: float
+    drain_seconds: float
+    direct_users: int
+    direct_rates: tuple[int, ...]
+    direct_step_seconds: float
+    connections: int
+    connection_users: int
+    connect_concurrency: int
+    connect_seconds: float
+    presence_users: int
+    presence_spread_seconds: float
+    presence_timeout: float
+    history_messages: int
+    history_clients: int
+    history_requests: int
+    receiver_processes: int = 1
+    settle_seconds: float = 1.5
+
+
+FULL = Sizes(
+    room_receivers=100,
+    room_senders=10,
+    room_rates=(10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1000, 1500),
+    room_step_seconds=3,
+    drain_seconds=3,
+    direct_users=100,
+    direct_rates=(500, 1000, 2000),
+    direct_step_seconds=4,
+    connections=10_000,
+    connection_users=10,
+    connect_concurrency=8,
+    connect_seconds=100,
+    presence_users=500,
+    presence_spread_seconds=2,
+    presence_timeout=10,
+    history_messages=1_000_000,
+    history_clients=4,
+    history_requests=400,
+)
+
+SMOKE = Sizes(
+    room_receivers=10,
+    room_senders=2,
+    room_rates=(10, 20),
+    room_step_seconds=1,
+    drain_seconds=2,
+    direct_users=6,
+    direct_rates=(20, 50),
+    direct_step_seconds=1,
+    connections=60,
+    connection_users=2,
+    connect_concurrency=8,
+    connect_seconds=20,
+    presence_users=12,
+    presence_spread_seconds=0.5,
+    presence_timeout=5,
+    history_messages=1_000,
+    history_clients=2,
+    history_requests=20,
+    settle_seconds=0.5,
+)
+
+
+def accounts_needed(sizes: Sizes) -> dict[str, int]:
+    """The site users each scenario logs in with (the presence observer included)."""
+    return {
+        "room": sizes.room_receivers + sizes.room_senders,
+        "dm": sizes.direct_users,
+        "presence": sizes.presence_users + 1,
+        "conn": sizes.connection_users,
+        "hist": sizes.history_clients,
+    }
+
+
+@dataclass
+class Run:
+    """What every scenario needs besides its target: sizes, progress output, the deadline."""
+
+    sizes: Sizes
+    log: Callable[[str], None]
+    deadline: float  # time.monotonic() after which no new step starts
+
+    def out_of_time(self) -> bool:
+        """Tells whether the run's time budget is spent."""
+        return time.monotonic() >= self.deadline
+
+
+def raise_open_files_limit() -> int:
+    """Raises this process's open-files limit to its hard limit; returns it.
+
+    Child processes (the servers under test) inherit it.
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+# --- Measuring ----------------------------------------------------------------------
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float | None]:
+    """p50, p99 and max of latencies given in seconds, in milliseconds."""
+    ordered = sorted(seconds)
+    if not ordered:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+
+    def at(share: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 2)
+
+    return {"p50_ms": at(0.50), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 2)}
+
+
+class CpuMeter:
+    """CPU seconds per wall second of named processes over a window (1.0 = one full core).
+
+    `others` is what the rest of the machine used meanwhile (other people's tests,
+    browsers): on a shared machine it explains a noisy step.
+    """
+
+    def __init__(self, processes: dict[str, psutil.Process]) -> None:
+        self.processes = processes
+        self._start: dict[str, float] = {}
+        self._busy = 0.0
+        self._wall = 0.0
+
+    @staticmethod
+    def _cpu(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return times.user + times.system
+
+    @staticmethod
+    def _machine_busy() -> float:
+        times = psutil.cpu_times()
+        return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+    def start(self) -> None:
+        """Opens the window."""
+        self._wall = time.monotonic()
+        self._busy = self._machine_busy()
+        self._start = {name: self._cpu(p) for name, p in self.processes.items()}
+
+    def stop(self) -> dict[str, float]:
+        """Closes the window; returns each process's share of one core, and the others'."""
+        wall = max(time.monotonic() - self._wall, 1e-6)
+        shares = {
+            name: round((self._cpu(p) - self._start.get(name, 0.0)) / wall, 3)
+            for name, p in self.processes.items()
+        }
+        busy = (self._machine_busy() - self._busy) / wall
+        shares["others"] = round(max(busy - sum(shares.values()), 0.0), 3)
+        return shares
+
+
+def _meter(target: Target, loadgen: dict[str, int]) -> CpuMeter:
+    processes = {"server": target.server.ps}
+    if target.redis is not None:
+        processes["redis"] = target.redis.ps
+    for name, pid in loadgen.items():
+        processes[name] = psutil.Process(pid)
+    return CpuMeter(processes)
+
+
+def _judge_load(cpu: dict[str, float], offered: float, achieved: float) -> dict:
+    """Says whether the load generator, rather than the server, limited this step."""
+    busy = [
+        name
+        for name, share in cpu.items()
+        if name.startswith("loadgen") and share >= LOADGEN_SATURATED
+    ]
+    short = achieved < SEND_RATE_SHORTFALL * offered
+    return {
+        "loadgen_bound": bool(busy) or short,
+        "loadgen_busy": busy,
+        "send_rate_short": short,
+        # The server's event loop holds the GIL: one core is all it can use.
+        "server_saturated": cpu.get("server", 0.0) >= LOADGEN_SATURATED,
+        # Every core busy: server and load generator took turns on the CPUs.
+        "machine_saturated": sum(cpu.values()) >= LOADGEN_SATURATED * (os.cpu_count() or 1),
+    }
+
+
+async def quiesce(target: Target, *, limit: float = 20) -> float:
+    """Waits until the server is nearly idle (its backlog worked off); returns the wait."""
+    began = time.monotonic()
+    meter = CpuMeter({"server": target.server.ps})
+    while time.monotonic() - began < limit:
+        meter.start()
+        await asyncio.sleep(0.5)
+        if meter.stop()["server"] < 0.2:
+            break
+    return round(time.monotonic() - began, 1)
+
+
+# --- Opening sockets ----------------------------------------------------------------
+
+
+def _headers(target: Target, group: str, count: int) -> list[dict[str, str]]:
+    """Handshake headers for `count` sockets; the site's cycle through the group's users."""
+    users = target.accounts.get(group)
+    if not users:
+        return [target.headers() for _ in range(count)]
+    return [target.headers(users[i % len(users)][1]) for i in range(count)]
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, wsclient.HandshakeRefused):
+        return f"HTTP {error.status}"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    return error.__class__.__name__
+
+
+async def open_many(
+    port: int,
+    path: str,
+    headers: list[dict[str, str]],
+    *,
+    concurrency: int,
+    on_text: Callable[[int], Callable[[bytes], None]] | None = None,
+    until: float | None = None,
+    give_up_after: int = 20,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[wsclient.Socket | None], list[float], Counter]:
+    """Opens one socket per header set, `concurrency` handshakes at a time.
+
+    Stops early at `until` (monotonic) or after `give_up_after` failures in a row.
+    Returns the sockets (None where opening failed), handshake times and errors.
+    """
+    sockets: list[wsclient.Socket | None] = [None] * len(headers)
+    handshakes: list[float] = []
+    errors: Counter = Counter()
+    state = {"next": 0, "failures_in_a_row": 0}
+
+    async def opener() -> None:
+        while state["next"] < len(headers) and state["failures_in_a_row"] < give_up_after:
+            if until is not None and time.monotonic() >= until:
+                return
+            index = state["next"]
+            state["next"] += 1
+            began = time.perf_counter()
+            try:
+                socket = await wsclient.connect(
+                    HOST,
+                    port,
+                    path,
+                    headers=headers[index],
+                    on_text=on_text(index) if on_text else _ignore,
+                )
+            except (OSError, TimeoutError, wsclient.HandshakeRefused) as error:
+                errors[_describe(error)] += 1
+                state["failures_in_a_row"] += 1
+                continue
+            handshakes.append(time.perf_counter() - began)
+            state["failures_in_a_row"] = 0
+            sockets[index] = socket
+            if progress is not None:
+                progress(len(handshakes))
+
+    await asyncio.gather(*(opener() for _ in range(concurrency)))
+    return sockets, handshakes, errors
+
+
+def _ignore(payload: bytes) -> None:
+    pass
+
+
+async def close_all(sockets: Sequence[wsclient.Socket | None], *, wait: float = 2) -> None:
+    """Closes every socket and waits briefly for the connections to go."""
+    open_sockets = [s for s in sockets if s is not None and s.is_open]
+    for socket in open_sockets:
+        socket.close()
+    if open_sockets:
+        await asyncio.wait([s.closed for s in open_sockets], timeout=wait)
+
+
+# --- Connections --------------------------------------------------------------------
+
+
+async def connections(target: Target, run: Run) -> dict:
+    """Opens idle sockets up to the limit; server memory per socket and handshake times."""
+    sizes = run.sizes
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    wanted = min(sizes.connections, limit - 200)
+    headers = _headers(target, "conn", wanted)
+    # One socket first, so lazily loaded code is in memory before the baseline.
+    warm = await wsclient.connect(HOST, target.port, target.path, headers=headers[0])
+    await asyncio.sleep(0.5)
+    rss_before = target.server.rss()
+
+    def progress(opened: int) -> None:
+        if opened % 2000 == 0:
+            run.log(f"{target.name}: connections: {opened:,} open")
+
+    began = time.monotonic()
+    sockets, handshakes, errors = await open_many(
+        target.port,
+        target.path,
+        headers[1:],
+        concurrency=sizes.connect_concurrency,
+        until=min(began + sizes.connect_seconds, run.deadline),
+        progress=progress,
+    )
+    opening = time.monotonic() - began
+    await asyncio.sleep(1.0)  # idle: let the server finish greeting them
+    opened = [s for s in sockets if s is not None]
+    alive = sum(s.is_open for s in opened)
+    rss_after = target.server.rss()
+    await close_all([warm, *opened], wait=5)
+    result = {
+        "wanted": wanted,
+        "opened": len(opened) + 1,
+        "alive_after_1s": alive + int(warm.is_open),
+        "errors": dict(errors),
+        "open_seconds": round(opening, 1),
+        "opens_per_s": round(len(opened) / max(opening, 1e-6), 1),
+        "handshake": latency_summary(handshakes),
+        "server_rss_before_mib": round(rss_before / 2**20, 1),
+        "server_rss_after_mib": round(rss_after / 2**20, 1),
+        "kib_per_connection": round((rss_after - rss_before) / max(len(opened), 1) / 1024, 1),
+        "open_files_limit": limit,
+    }
+    run.log(
+        f"{target.name}: connections: {result['opened']:,} of {wanted:,} open "
+        f"({result['opens_per_s']}/s), {result['kib_per_connection']} KiB each, "
+        f"handshake p99 {result['handshake']['p99_ms']} ms, errors {dict(errors) or 'none'}"
+    )
+    return result
+
+
+# --- Room fan-out -------------------------------------------------------------------
+
+
+def _receiver_process(pipe, port: int, path: str, headers: list[dict], concurrency: int) -> None:
+    """A load-generator process holding room receivers; answers commands from the pipe."""
+    raise_open_files_limit()
+    asyncio.run(_receive(pipe, port, path, headers, concurrency))
+
+
+async def _receive(pipe, port: int, path: str, headers: list[dict], concurrency: int) -> None:
+    counts: Counter = Counter()
+    latencies: defaultdict[int, array] = defaultdict(lambda: array("d"))
+    last_arrival: dict[int, float] = {}
+
+    def on_text(index: int) -> Callable[[bytes], None]:
+        def receive(payload: bytes) -> None:
+            match = _ROOM_BODY.search(payload)
+            if match is None:
+                return  # hello, presence, users
+            now = time.time()
+            step = int(match[1])
+            counts[step] += 1
+            latencies[step].append(now - float(match[3]))
+            last_arrival[step] = now
+
+        return receive
+
+    sockets, _, errors = await open_many(
+        port, path, headers, concurrency=concurrency, on_text=on_text
+    )
+    pipe.send({"opened": sum(s is not None for s in sockets), "errors": dict(errors)})
+    loop = asyncio.get_running_loop()
+    while True:
+        command, step = await loop.run_in_executor(None, pipe.recv)
+        if command == "count":
+            pipe.send({"count": counts[step]})
+        elif command == "collect":
+            pipe.send(
+                {
+                    "count": counts[step],
+                    "latencies": latencies.pop(step, array("d")).tobytes(),
+                    "last_arrival": last_arrival.get(step),
+                    "open": sum(s is not None and s.is_open for s in sockets),
+                }
+            )
+        else:
+            await close_all(sockets)
+            pipe.send({})
+            return
+
+
+class _Receivers:
+    """The receiving sockets of the room, spread over load-generator processes."""
+
+    def __init__(self, target: Target, headers: list[dict], processes: int, concurrency: int):
+        context = multiprocessing.get_context("spawn")
+        self.workers = []
+        for share in range(processes):
+            ours, theirs = context.Pipe()
+            process = context.Process(
+                target=_receiver_process,
+                args=(theirs, target.port, target.path, headers[share::processes], concurrency),
+                daemon=True,
+            )
+            process.start()
+            self.workers.append((process, ours))
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Load-generator name and pid of each receiving process."""
+        return {f"loadgen-recv{n}": process.pid for n, (process, _) in enumerate(self.workers)}
+
+    async def _ask(self, pipe, command: str, step: int, wait: float = 60) -> dict:
+        loop = asyncio.get_running_loop()
+        if command:
+            pipe.send((command, step))
+
+        def answer():
+            if not pipe.poll(wait):
+                raise TimeoutError(f"a receiver process did not answer {command or 'ready'}")
+            return pipe.recv()
+
+        return await loop.run_in_executor(None, answer)
+
+    async def ready(self) -> tuple[int, Counter]:
+        """Waits until every process has opened its sockets; returns how many opened."""
+        answers = [await self._ask(pipe, "", 0, wait=120) for _, pipe in self.workers]
+        errors = sum((Counter(a["errors"]) for a in answers), Counter())
+        return sum(a["opened"] for a in answers), errors
+
+    async def count(self, step: int) -> int:
+        """Deliveries of a step so far."""
+        return sum([(await self._ask(pipe, "count", step))["count"] for _, pipe in self.workers])
+
+    async def collect(self, step: int) -> tuple[int, array, float | None]:
+        """Deliveries, latencies and last arrival of a step (forgotten by the receivers)."""
+        delivered, latencies, last = 0, array("d"), None
+        for _, pipe in self.workers:
+            answer = await self._ask(pipe, "collect", step)
+            delivered += answer["count"]
+            latencies.frombytes(answer["latencies"])
+            if answer["last_arrival"] is not None:
+                last = max(last or 0.0, answer["last_arrival"])
+        return delivered, latencies, last
+
+    async def stop(self) -> None:
+        """Closes the sockets and ends the processes."""
+        for process, pipe in self.workers:
+            with contextlib.suppress(TimeoutError, OSError, EOFError):
+                await self._ask(pipe, "stop", 0, wait=15)
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+
+
+async def _pace(rate: float, count: int, send: Callable[[int], None]) -> float:
+    """Calls send(n) for n = 0 … count-1, `rate` per second by the clock; returns the seconds."""
+    began = time.monotonic()
+    sent = 0
+    while sent < count:
+        due = min(count, int((time.monotonic() - began) * rate) + 1)
+        while sent < due:
+            send(sent)
+            sent += 1
+        # A late loop catches up in one burst instead of lowering the offered rate.
+        await asyncio.sleep(max(0.0, began + sent / rate - time.monotonic()))
+    return time.monotonic() - began
+
+
+async def room(target: Target, run: Run) -> dict:
+    """Stepped send rates into one room of receivers; capacity is the best clean step."""
+    sizes = run.sizes
+    headers = _headers(target, "room", sizes.room_receivers + sizes.room_senders)
+    receivers = _Receivers(
+        target,
+        headers[: sizes.room_receivers],
+        sizes.receiver_processes,
+        concurrency=8,
+    )
+    senders: list = []
+    steps: list[dict] = []
+    try:
+        opened, errors = await receivers.ready()
+        senders, _, sender_errors = await open_many(
+            target.port, target.path, headers[sizes.room_receivers :], concurrency=8
+        )
+        senders = [s for s in senders if s is not None]
+        errors += sender_errors
+        if opened < sizes.room_receivers or len(senders) < sizes.room_senders:
+            raise RuntimeError(
+                f"only {opened} receivers and {len(senders)} senders opened: {dict(errors)}"
+            )
+        run.log(
+            f"{target.name}: room fan-out: {opened} receivers, {len(senders)} senders "
+            f"(receivers in {sizes.receiver_processes} process(es))"
+        )
+        await asyncio.sleep(sizes.settle_seconds)  # let the join's presence burst pass
+        meter = _meter(target, {"loadgen-main": os.getpid(), **receivers.pids})
+        tag = uuid.uuid4().hex[:6]
+        for step, rate in enumerate(sizes.room_rates):
+            if run.out_of_time():
+                run.log(f"{target.name}: room fan-out: out of time, no more steps")
+                break
+            result = await _room_step(target, run, receivers, senders, meter, step, rate, tag)
+            steps.append(result)
+            if not result["ok"]:
+                break
+    finally:
+        await close_all(senders)
+        await receivers.stop()
+    clean = [s for s in steps if s["ok"]]
+    best = max(clean, key=lambda s: s["deliveries_per_s"], default=None)
+    return {
+        "receivers": sizes.room_receivers,
+        "senders": sizes.room_senders,
+        "step_seconds": sizes.room_step_seconds,
+        "steps": steps,
+        "capacity_deliveries_per_s": best["deliveries_per_s"] if best else 0.0,
+        "capacity_send_rate": best["rate"] if best else 0,
+        "p99_at_capacity_ms": best["p99_ms"] if best else None,
+        "broke_at_rate": next((s["rate"] for s in steps if not s["ok"]), None),
+    }
+
+
+async def _room_step(target, run, receivers, senders, meter, step, rate, tag) -> dict:
+    sizes = run.sizes
+    count = round(rate * sizes.room_step_seconds)
+    expected = count * sizes.room_receivers
+
+    def send(n: int) -> None:
+        senders[n % len(senders)].send_text(
+            json.dumps(
+                {
+                    "type": "send",
+                    "room": target.room,
+                    "body": f"r{step} {n} {time.time():.6f}",
+                    "client_id": f"r{tag}-{step}-{n}",
+                }
+            )
+        )
+
+    began = time.time()
+    meter.start()
+    took = await _pace(rate, count, send)
+    cpu = meter.stop()
+    # Wait for the tail; whatever has not arrived by then counts as lost. The counts
+    # live in the receiver processes, so they are polled.
+    drain_until = time.monotonic() + sizes.drain_seconds
+    while time.monotonic() < drain_until and await receivers.count(step) < expected:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    delivered, latencies, last = await receivers.collect(step)
+    spread = max(sizes.room_step_seconds, (last or began) - began)
+    achieved = count / max(took, 1e-6)
+    result = {
+        "rate": rate,
+        "sent": count,
+        "achieved_send_rate": round(achieved, 1),
+        "expected": expected,
+        "delivered": delivered,
+        "lost": max(expected - delivered, 0),
+        "deliveries_per_s": round(delivered / spread, 1),
+        **latency_summary(latencies),
+        "cpu": cpu,
+        **_judge_load(cpu, rate, achieved),
+    }
+    result["ok"] = result["lost"] == 0 and (result["p99_ms"] or 0) <= ROOM_P99_LIMIT_MS
+    run.log(_step_line(target.name, "room fan-out", result))
+    return result
+
+
+def _step_line(name: str, scenario: str, r: dict) -> str:
+    cpu = " ".join(f"{k} {v:.0%}" for k, v in r["cpu"].items())
+    line = (
+        f"{name}: {scenario} {r['rate']}/s: {r['deliveries_per_s']:,.0f} deliveries/s, "
+        f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, lost {r['lost']:,} of {r['expected']:,} "
+        f"[cpu {cpu}] {'ok' if r['ok'] else 'BROKEN'}"
+    )
+    if r["loadgen_bound"]:
+        why = f"{', '.join(r['loadgen_busy'])} above 90% of a core" if r["loadgen_busy"] else ""
+        if r["send_rate_short"]:
+            why += f"{'; ' if why else ''}sent {r['achieved_send_rate']}/s of {r['rate']}/s"
+        line += f"\n    !! the load generator was the bottleneck in this step ({why})"
+    elif r["machine_saturated"]:
+        line += "\n    !! every core was busy: server and load generator competed for the CPUs"
+    return line
+
+
+# --- Direct messages ----------------------------------------------------------------
+
+
+async def direct(target: Target, run: Run) -> dict:
+    """Direct messages between random pairs at fixed rates: latency at the recipient, losses."""
+    sizes = run.sizes
+    users = target.accounts["dm"][: sizes.direct_users]
+    counts: Counter = Counter()
+    latencies: defaultdict[int, list[float]] = defaultdict(list)
+    expected: dict[int, int] = {}
+    arrived: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def on_text(index: int) -> Callable[[bytes], None]:
+        def receive(payload: bytes) -> None:
+            match = _DIRECT_BODY.search(payload)
+            # The sender's own socket gets a copy too; count the recipient's only.
+            if match is not None and int(match[4]) == index:
+                step = int(match[1])
+                counts[step] += 1
+                latencies[step].append(time.time() - float(match[3]))
+                if counts[step] == expected.get(step):
+                    arrived[step].set()
+
+        return receive
+
+    sockets, _, errors = await open_many(
+        target.port,
+        target.path,
+        [target.headers(session) for _, session in users],
+        concurrency=8,
+        on_text=on_text,
+    )
+    if any(s is None for s in sockets):
+        raise RuntimeError(f"direct messages: sockets failed to open: {dict(errors)}")
+    await asyncio.sleep(sizes.settle_seconds)
+    meter = _meter(target, {"loadgen-main": os.getpid()})
+    tag = uuid.uuid4().hex[:6]
+    picker = random.Random(7)
+    steps = []
+    try:
+        for step, rate in enumerate(sizes.direct_rates):
+            if run.out_of_time():
+                run.log(f"{target.name}: direct: out of time, no more steps")
+                break
+            count = expected[step] = round(rate * sizes.direct_step_seconds)
+            pairs = [picker.sample(range(len(users)), 2) for _ in range(count)]
+
+            def send(n: int, step=step, pairs=pairs) -> None:
+                sender, recipient = pairs[n]
+                sockets[sender].send_text(
+                    json.dumps(
+                        {
+                            "type": "send",
+                            "to": users[recipient][0],
+                            "body": f"d{step} {n} {time.time():.6f} {recipient}",
+                            "client_id": f"d{tag}-{step}-{n}",
+                        }
+                    )
+                )
+
+            meter.start()
+            took = await _pace(rate, count, send)
+            cpu = meter.stop()
+            # Wait for the tail; whatever has not arrived by then counts as lost.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrived[step].wait(), sizes.drain_seconds)
+            achieved = count / max(took, 1e-6)
+            result = {
+                "rate": rate,
+                "sent": count,
+                "achieved_send_rate": round(achieved, 1),
+                "expected": count,
+                "delivered": counts[step],
+                "lost": max(count - counts[step], 0),
+                "deliveries_per_s": round(counts[step] / sizes.direct_step_seconds, 1),
+                **latency_summary(latencies.pop(step, [])),
+                "cpu": cpu,
+                **_judge_load(cpu, rate, achieved),
+            }
+            result["ok"] = result["lost"] == 0 and (result["p99_ms"] or 0) <= 50
+            run.log(_step_line(target.name, "direct", result))
+            steps.append(result)
+            waited = await quiesce(target)
+            if waited >= 1:
+                run.log(f"{target.name}: direct: server busy for {waited} s after the step")
+    finally:
+        await close_all(sockets)
+    return {"users": len(users), "step_seconds": sizes.direct_step_seconds, "steps": steps}
+
+
+# --- Presence storm -----------------------------------------------------------------
+
+
+async def presence(target: Target, run: Run) -> dict:
+    """Users connect in a burst; how soon an observer's online list holds them all, and how
+    many presence frames (`presence` or `users`) it took."""
+    sizes = run.sizes
+    _, observer_session = target.accounts["presence"][0]
+    storm = target.accounts["presence"][1 : sizes.presence_users + 1]
+    joined: set[str] = set()  # the storm users whose socket opened
+    online: set[str] = set()  # the observer's view
+    frames: list[tuple[float, str]] = []
+    state = {"storm_over": False, "leaving": False}
+    complete: dict[str, float] = {}
+    all_online, all_offline = asyncio.Event(), asyncio.Event()
+
+    def check() -> None:
+        if state["storm_over"] and "online" not in complete and joined <= online:
+            complete["online"] = time.monotonic()
+            all_online.set()
+        if state["leaving"] and "offline" not in complete and not joined & online:
+            complete["offline"] = time.monotonic()
+            all_offline.set()
+
+    def watch(payload: bytes) -> None:
+        frame = json.loads(payload)
+        kind = frame.get("type")
+        if kind in ("hello", "users"):
+            online.clear()
+            online.update(frame["online"])
+        elif kind == "presence":
+            (online.add if frame["online"] else online.discard)(frame["user"])
+        else:
+            return
+        if kind != "hello":
+            frames.append((time.monotonic(), kind))
+        check()
+
+    observer = await wsclient.connect(
+        HOST, target.port, target.path, headers=target.headers(observer_session), on_text=watch
+    )
+    await asyncio.sleep(sizes.settle_seconds)
+    frames.clear()
+    opened_at: list[float] = []
+    sockets: list = []
+    errors: Counter = Counter()
+
+    async def join(index: int, name: str, session: str) -> None:
+        await asyncio.sleep(index * sizes.presence_spread_seconds / len(storm))
+        try:
+            socket = await wsclient.connect(
+                HOST, target.port, target.path, headers=target.headers(session), on_text=_ignore
+            )
+        except (OSError, TimeoutError, wsclient.HandshakeRefused) as error:
+            errors[_describe(error)] += 1
+            return
+        sockets.append(socket)
+        joined.add(name)
+        opened_at.append(time.monotonic())
+
+    began = time.monotonic()
+    await asyncio.gather(*(join(i, name, session) for i, (name, session) in enumerate(storm)))
+    last_open = max(opened_at, default=began)
+    state["storm_over"] = True
+    check()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_online.wait(), sizes.presence_timeout)
+    settled = complete.get("online")
+    window = (settled or time.monotonic()) - began
+    storm_frames = [kind for at, kind in frames if at <= began + window]
+    result = {
+        "users": len(storm),
+        "opened": len(sockets),
+        "errors": dict(errors),
+        "connect_seconds": round(last_open - began, 2),
+        "settled_after_s": round(settled - began, 2) if settled else None,
+        "settled_after_last_open_s": round(max(settled - last_open, 0.0), 2) if settled else None,
+        "observer_frames": len(storm_frames),
+        "observer_frames_per_s": round(len(storm_frames) / max(window, 1e-6), 1),
+        "observer_frame_kinds": dict(Counter(storm_frames)),
+    }
+    # The same, leaving: every storm user goes offline at once.
+    left = time.monotonic()
+    state["leaving"] = True
+    await close_all(sockets, wait=5)
+    check()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_offline.wait(), sizes.presence_timeout)
+    gone = complete.get("offline")
+    result["offline_settled_after_s"] = round(gone - left, 2) if gone else None
+    observer.close()
+    run.log(
+        f"{target.name}: presence storm: {result['opened']} of {len(storm)} users connected in "
+        f"{result['connect_seconds']} s (failed: {dict(errors) or 'none'}); observer complete "
+        f"after {result['settled_after_s']} s ({result['settled_after_last_open_s']} s after the "
+        f"last connect), {result['observer_frames']} presence frames "
+        f"({result['observer_frames_per_s']}/s); all offline after "
+        f"{result['offline_settled_after_s']} s"
+    )
+    return result
+
+
+# --- History and sync ---------------------------------------------------------------
+
+
+async def history(target: Target, run: Run) -> dict:
+    """Random history pages (50, `before`) and sync pages (100, `after`) over the seeded room."""
+    sizes = run.sizes
+    seeded = target.history
+    sockets = []
+    for _, session in target.accounts["hist"][: sizes.history_clients]:
+        socket = await wsclient.connect(
+            HOST, target.port, target.path, headers=target.headers(session)
+        )
+        sockets.append(socket)
+    result = {"messages": seeded["count"], "clients": len(sockets)}
+    picker = random.Random(11)
+    for kind in ("history", "sync"):
+        latencies: list[float] = []
+        short_pages = 0
+        per_client = max(1, sizes.history_requests // len(sockets))
+
+        async def client(socket, kind=kind, latencies=latencies, per_client=per_client) -> int:
+            short = 0
+            for _ in range(per_client):
+                if run.out_of_time():
+                    break
+                if kind == "history":
+                    request = {
+                        "type": "history",
+                        "room": seeded["room"],
+                        "before": picker.randint(51, seeded["count"] + 1),
+                        "limit": 50,
+                    }
+                    size = 50
+                else:
+                    after = picker.randint(seeded["first_id"] - 1, seeded["last_id"] - 100)
+                    request = {"type": "sync", "after": after}
+                    size = 100
+                began = time.perf_counter()
+                socket.send_text(json.dumps(request))
+                while True:
+                    frame = json.loads(await asyncio.wait_for(socket.recv(), 30))
+                    if frame["type"] == kind:
+                        break
+                latencies.append(time.perf_counter() - began)
+                short += len(frame["messages"]) != size
+            return short
+
+        began = time.monotonic()
+        short_pages = sum(await asyncio.gather(*(client(s) for s in sockets)))
+        took = time.monotonic() - began
+        result[kind] = {
+            "requests": len(latencies),
+            "per_s": round(len(latencies) / max(took, 1e-6), 1),
+            "short_pages": short_pages,
+            **latency_summary(latencies),
+        }
+        run.log(
+            f"{target.name}: {kind} at {seeded['count']:,} messages: {len(latencies)} requests "
+            f"from {len(sockets)} clients, p50 {result[kind]['p50_ms']} ms, "
+            f"p99 {result[kind]['p99_ms']} ms"
+        )
+    await close_all(sockets)
+    return result
+
+
+SCENARIOS = {
+    "connections": connections,
+    "room": room,
+    "direct": direct,
+    "presence": presence,
+    "history": history,
+}

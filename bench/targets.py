@@ -1,0 +1,312 @@
+"""The three servers under test, each started on a free loopback port and stopped afterwards.
+
+- `site`: `python -m chatsite.server` in Redis mode (a private redis-server) on a fresh
+  PostgreSQL database (SQLite in a temporary directory when PostgreSQL is not there);
+- `naive`: the Channels-tutorial consumer of bench/naive_asgi.py under daphne, on
+  channels-redis' core layer (its own private redis-server);
+- `raw`: the `websockets`-only broadcast server of bench/raw_server.py.
+
+Child processes inherit the raised open-files limit of the benchmark process.
+"""
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+HOST = "127.0.0.1"
+
+# Scenarios every target can run; the others need the site's features.
+COMMON = ("connections", "room")
+SITE_ONLY = ("direct", "presence", "history")
+
+
+def free_port() -> int:
+    """Returns a TCP port that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited early:\n{_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{process.args} did not listen on {port} in {timeout} s:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Process:
+    """A child process whose output goes to a log file in the run's work directory."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, workdir: Path) -> None:
+        self.name = name
+        self.log = workdir / f"{name}.log"
+        with self.log.open("wb") as out:
+            self.popen = subprocess.Popen(
+                argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.ps = psutil.Process(self.popen.pid)
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.popen.pid
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time used so far, all threads."""
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def rss(self) -> int:
+        """Resident memory in bytes."""
+        return self.ps.memory_info().rss
+
+    def stop(self) -> None:
+        """Terminates the process, killing it if it does not go within 10 s."""
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+@contextlib.contextmanager
+def private_redis(workdir: Path) -> Iterator[tuple[str, Process]]:
+    """A redis-server of our own on a free port, never the machine's shared one."""
+    port = free_port()
+    data = workdir / f"redis-{port}"
+    data.mkdir()
+    argv = ["redis-server", "--port", str(port), "--bind", HOST, "--dir", str(data)]
+    argv += ["--save", "", "--appendonly", "no"]
+    process = Process(f"redis-{port}", argv, os.environ.copy(), workdir)
+    try:
+        _wait_for_port(port, process.popen, process.log, 10)
+        yield f"redis://{HOST}:{port}/0", process
+    finally:
+        process.stop()
+
+
+def postgres_available() -> bool:
+    """Tells whether the benchmark's PostgreSQL server accepts connections."""
+    try:
+        import psycopg
+
+        with psycopg.connect(_pg_admin_url(), connect_timeout=2):
+            return True
+    except Exception:  # any failure means: use SQLite
+        return False
+
+
+def _pg_admin_url() -> str:
+    parsed = urllib.parse.urlsplit(PG_URL)
+    return urllib.parse.urlunsplit(parsed._replace(path="/postgres"))
+
+
+@contextlib.contextmanager
+def fresh_database(workdir: Path, *, use_postgres: bool) -> Iterator[tuple[str, str]]:
+    """Yields (DATABASE_URL, vendor) of a database made for this run and removed after it."""
+    if not use_postgres:
+        yield f"sqlite:///{workdir}/bench.sqlite3", "sqlite"
+        return
+    import psycopg
+
+    name = f"chat_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(_pg_admin_url(), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        parsed = urllib.parse.urlsplit(PG_URL)
+        yield urllib.parse.urlunsplit(parsed._replace(path=f"/{name}")), "postgresql"
+    finally:
+        with psycopg.connect(_pg_admin_url(), autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@dataclass
+class Target:
+    """A running server under test, as the load generator sees it."""
+
+    name: str
+    description: str
+    port: int
+    path: str
+    server: Process
+    scenarios: tuple[str, ...] = COMMON
+    redis: Process | None = None
+    room: str = "general"
+    # Site only: logged-in users per scenario, as (username, session key).
+    accounts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    history: dict | None = None
+    database: str | None = None
+
+    def headers(self, session: str | None = None) -> dict[str, str]:
+        """The handshake headers of one socket: the site's Origin, and its login cookie."""
+        headers = {"Origin": f"http://{HOST}:{self.port}"}
+        if session is not None:
+            headers["Cookie"] = f"sessionid={session}"
+        return headers
+
+
+def _site_env(**extra: str) -> dict:
+    # Like tests/server.py: production-like settings, nothing inherited that picks a mode.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DATABASE_URL"}
+    }
+    env.update(
+        {
+            "DEBUG": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CHAT_RATE_LIMIT": "off",
+            "CHAT_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+    )
+    return env
+
+
+def _django(argv: list[str], env: dict, timeout: float = 600) -> str:
+    done = subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+@contextlib.contextmanager
+def site(
+    workdir: Path, *, accounts: dict[str, int], history: int, use_postgres: bool, log
+) -> Iterator[Target]:
+    """Starts the site in Redis mode on a fresh database, with users, sessions and history."""
+    with (
+        private_redis(workdir) as (redis_url, redis),
+        fresh_database(workdir, use_postgres=use_postgres) as (database_url, vendor),
+    ):
+        port = free_port()
+        env = _site_env(
+            SECRET_KEY=secrets.token_urlsafe(40),
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            HOST=HOST,
+            PORT=str(port),
+            # One user may hold many sockets in the connections scenario.
+            CHAT_MAX_SOCKETS="20000",
+        )
+        log(f"site: {vendor} database, migrating")
+        _django(["manage.py", "migrate", "--noinput", "-v0"], env)
+        log(f"site: storing {history:,} history messages")
+        seeded = json.loads(_django(["-m", "bench.seed", "history", "--count", str(history)], env))
+        log(f"site: history stored in {seeded['seconds']} s; creating users and sessions")
+        users = json.loads(_django(["-m", "bench.seed", "accounts", json.dumps(accounts)], env))
+        server = Process("site", [sys.executable, "-m", "chatsite.server"], env, workdir)
+        try:
+            _wait_for_health(port, server)
+            yield Target(
+                name="site",
+                description=f"chatsite.server, Redis mode, {vendor}",
+                port=port,
+                path="/ws/chat/",
+                server=server,
+                scenarios=COMMON + SITE_ONLY,
+                redis=redis,
+                accounts=users,
+                history=seeded,
+                database=vendor,
+            )
+        finally:
+            server.stop()
+
+
+def _wait_for_health(port: int, server: Process, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.popen.poll() is not None:
+            raise RuntimeError(f"the site exited early:\n{_tail(server.log)}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=1),
+        ):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the site did not answer /healthz in {timeout} s:\n{_tail(server.log)}")
+
+
+@contextlib.contextmanager
+def naive(workdir: Path) -> Iterator[Target]:
+    """Starts the tutorial-shaped consumer under plain daphne on the core Redis layer."""
+    with private_redis(workdir) as (redis_url, redis):
+        port = free_port()
+        env = {**os.environ, "BENCH_REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        argv = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port)]
+        argv.append("bench.naive_asgi:application")
+        server = Process("naive", argv, env, workdir)
+        try:
+            _wait_for_port(port, server.popen, server.log, 30)
+            yield Target(
+                name="naive",
+                description="tutorial consumer, daphne, channels_redis.core defaults",
+                port=port,
+                path="/ws/chat/",
+                server=server,
+                redis=redis,
+            )
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def raw(workdir: Path) -> Iterator[Target]:
+    """Starts the websockets-only broadcast server."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.raw_server", "--host", HOST, "--port", str(port)]
+    server = Process("raw", argv, {**os.environ, "PYTHONUNBUFFERED": "1"}, workdir)
+    try:
+        _wait_for_port(port, server.popen, server.log, 30)
+        yield Target(
+            name="raw",
+            description="websockets library only, broadcast",
+            port=port,
+            path="/",
+            server=server,
+        )
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def workdir() -> Iterator[Path]:
+    """A temporary directory for logs, the SQLite file and redis-server's files.
+
+    It is removed afterwards unless the run failed, so the server logs can be read.
+    """
+    path = Path(tempfile.mkdtemp(prefix="chat-bench-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
