@@ -1,7 +1,12 @@
-"""HTTP views: the chat page, sign-up and the health check. Thin: no business logic."""
+"""HTTP views: the chat page, sign-up, the login lockout page and the health check.
+
+Thin: no business logic.
+"""
 
 import logging
+import math
 
+from axes.helpers import get_client_ip_address, get_client_username, get_cool_off
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -13,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from chat.forms import SignupForm
 from chat.health import redis_status
+from chat.ratelimit import signup_rate_check
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +30,20 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 def signup(request: HttpRequest) -> HttpResponse:
-    """Creates an account, logs it in and opens the chat page."""
+    """Creates an account, logs it in and opens the chat page; too many tries get 429."""
     if request.user.is_authenticated:
         return redirect("index")
+    if request.method == "POST":
+        address = get_client_ip_address(request) or "unknown"
+        retry_after = signup_rate_check(address=address)
+        if retry_after is not None:
+            logger.warning("sign-up throttled: address=%s", address)
+            return _too_many(
+                request,
+                "registration/signup.html",
+                {"form": SignupForm(), "throttled": _wait_text(retry_after)},
+                retry_after,
+            )
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
@@ -35,6 +52,40 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("index")
     status = 400 if request.method == "POST" else 200
     return render(request, "registration/signup.html", {"form": form}, status=status)
+
+
+def login_locked_out(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    """Answers a login refused by the lockout (django-axes' AXES_LOCKOUT_CALLABLE) with 429.
+
+    axes passes the original response and the credentials in an order that differs
+    between its sync and async paths; neither is needed here.
+    """
+    username = get_client_username(request)
+    address = getattr(request, "axes_ip_address", None) or get_client_ip_address(request)
+    logger.warning("login locked out: username=%r address=%s", username, address)
+    cool_off = get_cool_off(request)
+    if cool_off is None:  # locked until staff reset it (no cool-off configured)
+        return _too_many(request, "registration/locked_out.html", {"wait": None}, None)
+    retry_after = cool_off.total_seconds()
+    return _too_many(
+        request, "registration/locked_out.html", {"wait": _wait_text(retry_after)}, retry_after
+    )
+
+
+def _too_many(request: HttpRequest, template: str, context: dict, retry_after: float | None):
+    response = render(request, template, context, status=429)
+    if retry_after is not None:
+        response["Retry-After"] = str(math.ceil(retry_after))
+    return response
+
+
+def _wait_text(seconds: float) -> str:
+    """Says how long to wait, rounded up: "40 seconds", "1 minute", "15 minutes"."""
+    if seconds < 60:
+        whole = max(math.ceil(seconds), 1)
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 @never_cache

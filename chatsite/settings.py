@@ -4,9 +4,11 @@ Every knob an operator may turn is listed in README.md's configuration table.
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -102,17 +104,22 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
+    "csp",
     "chat",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused by the lockout into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -226,6 +233,41 @@ SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
 if _bool("SECURE_PROXY_SSL_HEADER", False):
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Health probes talk plain HTTP to the process itself, behind the proxy.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Scripts, styles, images and sockets come from this site only; nothing inline,
+# no framing. The page and the admin need nothing more (docs/security.md).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF, "ws:", "wss:"],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    }
+}
+
+# Password guessing: django-axes counts failed logins per username and per
+# address; either reaching the limit locks it out for the cool-off, answered 429.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = _int("CHAT_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=_int("CHAT_LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Tries during a lockout neither count nor extend it: the person who finally
+# remembers the password waits one cool-off, not one per try.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "chat.views.login_locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+# Sign-ups (every POST of the form) per client address.
+CHAT_SIGNUP_RATE_LIMIT = _rate("CHAT_SIGNUP_RATE_LIMIT", "20/3600s")
 
 # --- Internationalisation, static files ---------------------------------------
 
@@ -247,5 +289,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "chat": {"handlers": ["console"], "level": env.str("CHAT_LOG_LEVEL", default="INFO")},
+        # Failed logins and lockouts (usernames and addresses masked by axes).
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
