@@ -282,13 +282,19 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 
 # --- Logging: events, never message bodies ---------------------------------
 
+_LOG_LEVEL = env.str("CHAT_LOG_LEVEL", default="").strip().upper() or "INFO"
+if _LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"CHAT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL; got {_LOG_LEVEL!r}"
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "chat": {"handlers": ["console"], "level": env.str("CHAT_LOG_LEVEL", default="INFO")},
+        "chat": {"handlers": ["console"], "level": _LOG_LEVEL},
         # Failed logins and lockouts (usernames and addresses masked by axes).
         "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },

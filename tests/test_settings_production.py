@@ -133,9 +133,10 @@ def test_abuse_limits_are_read_from_the_environment():
         ("CHAT_SIGNUP_RATE_LIMIT", "0/60s"),
         ("SECURE_HSTS_SECONDS", "a year"),
         ("SESSION_COOKIE_SECURE", "sometimes"),
+        ("CHAT_LOG_LEVEL", "LOUD"),
     ],
 )
-def test_bad_abuse_limit_stops_start_up_naming_the_variable(name, value):
+def test_bad_security_setting_stops_start_up_naming_the_variable(name, value):
     error = refusal({"SECRET_KEY": "k" * 50, name: value})
     assert error.startswith("django.core.exceptions.ImproperlyConfigured"), error
     assert name in error
