@@ -75,9 +75,14 @@ def goals(results: dict) -> list[dict]:
         coalesced = storm["observer_frames_per_s"] <= 10
         goal(
             "presence storm settled within 2 s, coalesced frames",
-            f"settled {settled} s after the last connect, "
+            f"complete {_ms(settled)} s after the last of {storm['opened']} of "
+            f"{storm['users']} users connected (connecting took {storm['connect_seconds']} s); "
             f"{storm['observer_frames_per_s']} frames/s at the observer",
-            settled is not None and settled <= 2 and coalesced,
+            # Every user of the storm must have got in, too.
+            storm["opened"] == storm["users"]
+            and settled is not None
+            and settled <= 2
+            and coalesced,
         )
     else:
         goal("presence storm settled within 2 s, coalesced frames", NOT_APPLICABLE, None)
@@ -86,7 +91,9 @@ def goals(results: dict) -> list[dict]:
         figures = (pages or {}).get(kind)
         goal(
             f"{kind} ({size} messages) p99 <= 20 ms at 1,000,000 messages",
-            f"p99 {figures['p99_ms']} ms at {pages['messages']:,} messages"
+            f"p99 {figures['p99_ms']} ms (one client) at {pages['messages']:,} messages; "
+            f"{figures['concurrent']['clients']} clients: p99 "
+            f"{figures['concurrent']['p99_ms']} ms at {figures['concurrent']['per_s']} pages/s"
             if figures
             else NOT_APPLICABLE,
             None if not figures else (figures["p99_ms"] or 0) <= 20,
@@ -139,8 +146,14 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
         lambda e: f"{_ms(e['settled_after_s'])} ({_ms(e['settled_after_last_open_s'])} after last)",
     )
     row("presence: frames/s at observer", "presence", lambda e: f"{e['observer_frames_per_s']}")
-    row("history 50: p99 ms", "history", lambda e: _ms(e["history"]["p99_ms"]))
-    row("sync 100: p99 ms", "history", lambda e: _ms(e["sync"]["p99_ms"]))
+    for kind, size in (("history", 50), ("sync", 100)):
+        row(
+            f"{kind} {size}: p99 ms, 1 client / all",
+            "history",
+            lambda e, kind=kind: (
+                f"{_ms(e[kind]['p99_ms'])} / {_ms(e[kind]['concurrent']['p99_ms'])}"
+            ),
+        )
     return rows
 
 
@@ -210,7 +223,8 @@ def chart(results: dict, path: Path) -> None:
         if lossy:
             axes.plot(*zip(*lossy, strict=True), "x", color="black", markersize=10)
     axes.axhline(100, color="grey", linestyle="--", linewidth=1)
-    axes.text(axes.get_xlim()[0], 110, " 100 ms", color="grey", fontsize=8)
+    # x in axes fraction, y in data: the label stays at the left edge on a log scale.
+    axes.text(0.01, 110, "100 ms", color="grey", fontsize=8, transform=axes.get_yaxis_transform())
     axes.set_yscale("log")
     axes.set_xscale("log")
     receivers = results["sizes"]["room_receivers"]

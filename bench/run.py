@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -43,6 +44,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--receiver-processes", type=int, help="load-generator processes for room receivers"
     )
     parser.add_argument("--sqlite", action="store_true", help="use SQLite even if PostgreSQL is up")
+    parser.add_argument(
+        "--room-rates", help="comma-separated room send rates, e.g. 80 to hold one load (profiling)"
+    )
+    parser.add_argument("--step-seconds", type=float, help="seconds per room and direct step")
     return parser.parse_args(argv)
 
 
@@ -93,12 +98,15 @@ def _run_target(name: str, wanted: list[str], run: scenarios.Run, work: Path, pg
                     continue
                 run.log(f"--- {name}: {scenario}")
                 began = time.monotonic()
+                meter = scenarios.whole_scenario_meter(target)
+                meter.start()
                 try:
                     figures = asyncio.run(scenarios.SCENARIOS[scenario](target, run))
                 except Exception as error:
                     run.log(f"{name}: {scenario} FAILED: {error!r}\n{traceback.format_exc()}")
                     figures = {"error": repr(error)}
                 figures["seconds"] = round(time.monotonic() - began, 1)
+                figures["scenario_cpu"] = meter.stop()
                 entry["scenarios"][scenario] = figures
                 waited = asyncio.run(scenarios.quiesce(target))
                 if waited >= 1:
@@ -107,6 +115,17 @@ def _run_target(name: str, wanted: list[str], run: scenarios.Run, work: Path, pg
         run.log(f"{name}: FAILED: {error!r}\n{traceback.format_exc()}")
         entry["error"] = repr(error)
     return entry
+
+
+def _code_version() -> dict:
+    """The commit measured, and which files of the site differed from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=targets.ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "chat", "chatsite").splitlines()
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted": [line[3:] for line in changed]}
 
 
 def _failed(results: dict) -> bool:
@@ -124,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = scenarios.SMOKE if options.smoke else scenarios.FULL
     if options.receiver_processes:
         sizes = dataclasses.replace(sizes, receiver_processes=options.receiver_processes)
+    if options.room_rates:
+        rates = tuple(int(rate) for rate in options.room_rates.split(","))
+        sizes = dataclasses.replace(sizes, room_rates=rates)
+    if options.step_seconds:
+        seconds = options.step_seconds
+        sizes = dataclasses.replace(sizes, room_step_seconds=seconds, direct_step_seconds=seconds)
     budget = options.budget or (240 if options.smoke else 570)
     run = scenarios.Run(sizes=sizes, log=clock.log, deadline=clock.started + budget)
     wanted = [s.strip() for s in options.scenarios.split(",") if s.strip()]
@@ -144,8 +169,16 @@ def main(argv: list[str] | None = None) -> int:
             "open_files_limit": open_files,
         },
         "sizes": dataclasses.asdict(sizes),
+        "code": _code_version(),
         "targets": {},
     }
+    others = scenarios.machine_load()
+    results["machine"]["others_cpu_at_start"] = others
+    if others > 0.3:
+        clock.log(
+            f"!! the machine is busy: other processes use {others:.0%} of a core; "
+            "the figures will be noisy"
+        )
     clock.log(
         f"benchmark {'smoke run' if options.smoke else 'run'}: {os.cpu_count()} cpus, "
         f"open files {open_files}, database {'postgresql' if use_postgres else 'sqlite'}, "

@@ -10,6 +10,7 @@ instead of being mistaken for a slow server.
 
 import asyncio
 import contextlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -30,11 +31,15 @@ from bench.targets import HOST, Target
 
 # A target that passes a room step delivers everything with p99 at most this.
 ROOM_P99_LIMIT_MS = 100
+# The site's goal for direct messages.
+DIRECT_P99_LIMIT_MS = 50
 # A process above this share of one core is saturated (a load-generator process
 # then is the bottleneck itself).
 LOADGEN_SATURATED = 0.9
 # Below this share of the offered send rate, the generator could not keep up.
 SEND_RATE_SHORTFALL = 0.95
+# A step that failed while other processes used this much of a core is repeated once.
+NOISY_OTHERS = 0.5
 
 _ROOM_BODY = re.compile(rb'"body": ?"r(\d+) (\d+) (\d+\.\d+)')
 _DIRECT_BODY = re.compile(rb'"body": ?"d(\d+) (\d+) (\d+\.\d+) (\d+)')
@@ -78,7 +83,7 @@ FULL = Sizes(
     connections=10_000,
     connection_users=10,
     connect_concurrency=8,
-    connect_seconds=100,
+    connect_seconds=130,
     presence_users=500,
     presence_spread_seconds=2,
     presence_timeout=10,
@@ -210,6 +215,19 @@ def _meter(target: Target, loadgen: dict[str, int]) -> CpuMeter:
     for name, pid in loadgen.items():
         processes[name] = psutil.Process(pid)
     return CpuMeter(processes)
+
+
+def whole_scenario_meter(target: Target) -> CpuMeter:
+    """A meter of the server, its Redis and this process, for a whole scenario."""
+    return _meter(target, {"loadgen-main": os.getpid()})
+
+
+def machine_load(seconds: float = 1.0) -> float:
+    """What other processes use now, in cores (measured over `seconds`)."""
+    meter = CpuMeter({"loadgen-main": psutil.Process()})
+    meter.start()
+    time.sleep(seconds)
+    return meter.stop()["others"]
 
 
 def _judge_load(cpu: dict[str, float], offered: float, achieved: float) -> dict:
@@ -539,11 +557,17 @@ async def room(target: Target, run: Run) -> dict:
         await asyncio.sleep(sizes.settle_seconds)  # let the join's presence burst pass
         meter = _meter(target, {"loadgen-main": os.getpid(), **receivers.pids})
         tag = uuid.uuid4().hex[:6]
-        for step, rate in enumerate(sizes.room_rates):
+        ids = itertools.count()
+        for rate in sizes.room_rates:
             if run.out_of_time():
                 run.log(f"{target.name}: room fan-out: out of time, no more steps")
                 break
-            result = await _room_step(target, run, receivers, senders, meter, step, rate, tag)
+
+            async def attempt(rate=rate) -> dict:
+                step = next(ids)
+                return await _room_step(target, run, receivers, senders, meter, step, rate, tag)
+
+            result = await _unless_noise(target, run, "room fan-out", attempt)
             steps.append(result)
             if not result["ok"]:
                 break
@@ -610,6 +634,26 @@ async def _room_step(target, run, receivers, senders, meter, step, rate, tag) ->
     return result
 
 
+async def _unless_noise(target: Target, run: Run, scenario: str, attempt) -> dict:
+    """Runs a step; repeats it once if it failed while other processes were busy.
+
+    This machine is shared: another test suite can take a core away in the middle
+    of a step. The first attempt stays in the results (`noisy_attempt`).
+    """
+    result = await attempt()
+    others = result["cpu"].get("others", 0.0)
+    if result["ok"] or others < NOISY_OTHERS:
+        return result
+    run.log(
+        f"{target.name}: {scenario} {result['rate']}/s failed while other processes used "
+        f"{others:.0%} of a core; repeating it once"
+    )
+    await quiesce(target)
+    repeated = await attempt()
+    repeated["noisy_attempt"] = result
+    return repeated
+
+
 def _step_line(name: str, scenario: str, r: dict) -> str:
     cpu = " ".join(f"{k} {v:.0%}" for k, v in r["cpu"].items())
     line = (
@@ -630,34 +674,42 @@ def _step_line(name: str, scenario: str, r: dict) -> str:
 # --- Direct messages ----------------------------------------------------------------
 
 
-async def direct(target: Target, run: Run) -> dict:
-    """Direct messages between random pairs at fixed rates: latency at the recipient, losses."""
-    sizes = run.sizes
-    users = target.accounts["dm"][: sizes.direct_users]
-    counts: Counter = Counter()
-    latencies: defaultdict[int, list[float]] = defaultdict(list)
-    expected: dict[int, int] = {}
-    arrived: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
+class _DirectReceivers:
+    """Counts direct messages at their recipients' sockets, per step."""
 
-    def on_text(index: int) -> Callable[[bytes], None]:
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()
+        self.latencies: defaultdict[int, list[float]] = defaultdict(list)
+        self.expected: dict[int, int] = {}
+        self.arrived: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def on_text(self, index: int) -> Callable[[bytes], None]:
+        """The frame handler of socket `index`."""
+
         def receive(payload: bytes) -> None:
             match = _DIRECT_BODY.search(payload)
             # The sender's own socket gets a copy too; count the recipient's only.
             if match is not None and int(match[4]) == index:
                 step = int(match[1])
-                counts[step] += 1
-                latencies[step].append(time.time() - float(match[3]))
-                if counts[step] == expected.get(step):
-                    arrived[step].set()
+                self.counts[step] += 1
+                self.latencies[step].append(time.time() - float(match[3]))
+                if self.counts[step] == self.expected.get(step):
+                    self.arrived[step].set()
 
         return receive
 
+
+async def direct(target: Target, run: Run) -> dict:
+    """Direct messages between random pairs at fixed rates: latency at the recipient, losses."""
+    sizes = run.sizes
+    users = target.accounts["dm"][: sizes.direct_users]
+    receivers = _DirectReceivers()
     sockets, _, errors = await open_many(
         target.port,
         target.path,
         [target.headers(session) for _, session in users],
         concurrency=8,
-        on_text=on_text,
+        on_text=receivers.on_text,
     )
     if any(s is None for s in sockets):
         raise RuntimeError(f"direct messages: sockets failed to open: {dict(errors)}")
@@ -665,50 +717,59 @@ async def direct(target: Target, run: Run) -> dict:
     meter = _meter(target, {"loadgen-main": os.getpid()})
     tag = uuid.uuid4().hex[:6]
     picker = random.Random(7)
+    ids = itertools.count()
+
+    async def attempt(rate: int) -> dict:
+        step = next(ids)
+        count = receivers.expected[step] = round(rate * sizes.direct_step_seconds)
+        pairs = [picker.sample(range(len(users)), 2) for _ in range(count)]
+
+        def send(n: int) -> None:
+            sender, recipient = pairs[n]
+            sockets[sender].send_text(
+                json.dumps(
+                    {
+                        "type": "send",
+                        "to": users[recipient][0],
+                        "body": f"d{step} {n} {time.time():.6f} {recipient}",
+                        "client_id": f"d{tag}-{step}-{n}",
+                    }
+                )
+            )
+
+        meter.start()
+        took = await _pace(rate, count, send)
+        cpu = meter.stop()
+        # Wait for the tail; whatever has not arrived by then counts as lost.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(receivers.arrived[step].wait(), sizes.drain_seconds)
+        delivered = receivers.counts[step]
+        achieved = count / max(took, 1e-6)
+        result = {
+            "rate": rate,
+            "sent": count,
+            "achieved_send_rate": round(achieved, 1),
+            "expected": count,
+            "delivered": delivered,
+            "lost": max(count - delivered, 0),
+            "deliveries_per_s": round(delivered / sizes.direct_step_seconds, 1),
+            **latency_summary(receivers.latencies.pop(step, [])),
+            "cpu": cpu,
+            **_judge_load(cpu, rate, achieved),
+        }
+        result["ok"] = result["lost"] == 0 and (result["p99_ms"] or 0) <= DIRECT_P99_LIMIT_MS
+        run.log(_step_line(target.name, "direct", result))
+        return result
+
     steps = []
     try:
-        for step, rate in enumerate(sizes.direct_rates):
+        for rate in sizes.direct_rates:
             if run.out_of_time():
                 run.log(f"{target.name}: direct: out of time, no more steps")
                 break
-            count = expected[step] = round(rate * sizes.direct_step_seconds)
-            pairs = [picker.sample(range(len(users)), 2) for _ in range(count)]
-
-            def send(n: int, step=step, pairs=pairs) -> None:
-                sender, recipient = pairs[n]
-                sockets[sender].send_text(
-                    json.dumps(
-                        {
-                            "type": "send",
-                            "to": users[recipient][0],
-                            "body": f"d{step} {n} {time.time():.6f} {recipient}",
-                            "client_id": f"d{tag}-{step}-{n}",
-                        }
-                    )
-                )
-
-            meter.start()
-            took = await _pace(rate, count, send)
-            cpu = meter.stop()
-            # Wait for the tail; whatever has not arrived by then counts as lost.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(arrived[step].wait(), sizes.drain_seconds)
-            achieved = count / max(took, 1e-6)
-            result = {
-                "rate": rate,
-                "sent": count,
-                "achieved_send_rate": round(achieved, 1),
-                "expected": count,
-                "delivered": counts[step],
-                "lost": max(count - counts[step], 0),
-                "deliveries_per_s": round(counts[step] / sizes.direct_step_seconds, 1),
-                **latency_summary(latencies.pop(step, [])),
-                "cpu": cpu,
-                **_judge_load(cpu, rate, achieved),
-            }
-            result["ok"] = result["lost"] == 0 and (result["p99_ms"] or 0) <= 50
-            run.log(_step_line(target.name, "direct", result))
-            steps.append(result)
+            steps.append(
+                await _unless_noise(target, run, "direct", lambda rate=rate: attempt(rate))
+            )
             waited = await quiesce(target)
             if waited >= 1:
                 run.log(f"{target.name}: direct: server busy for {waited} s after the step")
@@ -823,7 +884,12 @@ async def presence(target: Target, run: Run) -> dict:
 
 
 async def history(target: Target, run: Run) -> dict:
-    """Random history pages (50, `before`) and sync pages (100, `after`) over the seeded room."""
+    """Random history pages (50, `before`) and sync pages (100, `after`) over the seeded room.
+
+    Each kind runs twice: one client asking one page after the other (the latency a
+    reader sees), then every client at once, each asking again as soon as its page
+    arrives (which keeps the server busy: the throughput, and latency under it).
+    """
     sizes = run.sizes
     seeded = target.history
     sockets = []
@@ -832,62 +898,66 @@ async def history(target: Target, run: Run) -> dict:
             HOST, target.port, target.path, headers=target.headers(session)
         )
         sockets.append(socket)
-    result = {"messages": seeded["count"], "clients": len(sockets)}
     picker = random.Random(11)
-    for kind in ("history", "sync"):
-        latencies: list[float] = []
-        short_pages = 0
-        per_client = max(1, sizes.history_requests // len(sockets))
 
-        async def client(socket, kind=kind, latencies=latencies, per_client=per_client) -> int:
-            short = 0
-            for _ in range(per_client):
-                if run.out_of_time():
+    def request(kind: str) -> tuple[dict, int]:
+        if kind == "history":
+            before = picker.randint(51, seeded["count"] + 1)
+            return {"type": "history", "room": seeded["room"], "before": before, "limit": 50}, 50
+        after = picker.randint(seeded["first_id"] - 1, seeded["last_id"] - 100)
+        return {"type": "sync", "after": after}, 100
+
+    async def client(socket, kind: str, count: int, latencies: list[float]) -> int:
+        """Asks `count` pages one after the other; returns how many came back short."""
+        short = 0
+        for _ in range(count):
+            if run.out_of_time():
+                break
+            frame, size = request(kind)
+            began = time.perf_counter()
+            socket.send_text(json.dumps(frame))
+            while True:
+                answer = json.loads(await asyncio.wait_for(socket.recv(), 30))
+                if answer["type"] == kind:
                     break
-                if kind == "history":
-                    request = {
-                        "type": "history",
-                        "room": seeded["room"],
-                        "before": picker.randint(51, seeded["count"] + 1),
-                        "limit": 50,
-                    }
-                    size = 50
-                else:
-                    after = picker.randint(seeded["first_id"] - 1, seeded["last_id"] - 100)
-                    request = {"type": "sync", "after": after}
-                    size = 100
-                began = time.perf_counter()
-                socket.send_text(json.dumps(request))
-                while True:
-                    frame = json.loads(await asyncio.wait_for(socket.recv(), 30))
-                    if frame["type"] == kind:
-                        break
-                latencies.append(time.perf_counter() - began)
-                short += len(frame["messages"]) != size
-            return short
+            latencies.append(time.perf_counter() - began)
+            short += len(answer["messages"]) != size
+        return short
 
+    async def phase(kind: str, clients: list) -> dict:
+        latencies: list[float] = []
+        per_client = max(1, sizes.history_requests // 2 // len(clients))
         began = time.monotonic()
-        short_pages = sum(await asyncio.gather(*(client(s) for s in sockets)))
+        shorts = await asyncio.gather(*(client(s, kind, per_client, latencies) for s in clients))
         took = time.monotonic() - began
-        result[kind] = {
+        return {
+            "clients": len(clients),
             "requests": len(latencies),
             "per_s": round(len(latencies) / max(took, 1e-6), 1),
-            "short_pages": short_pages,
+            "short_pages": sum(shorts),
             **latency_summary(latencies),
         }
+
+    result = {"messages": seeded["count"], "clients": len(sockets)}
+    for kind in ("history", "sync"):
+        alone = await phase(kind, sockets[:1])
+        together = await phase(kind, sockets)
+        result[kind] = {**alone, "concurrent": together}
         run.log(
-            f"{target.name}: {kind} at {seeded['count']:,} messages: {len(latencies)} requests "
-            f"from {len(sockets)} clients, p50 {result[kind]['p50_ms']} ms, "
-            f"p99 {result[kind]['p99_ms']} ms"
+            f"{target.name}: {kind} at {seeded['count']:,} messages: one client p50 "
+            f"{alone['p50_ms']} ms, p99 {alone['p99_ms']} ms; {together['clients']} clients "
+            f"p50 {together['p50_ms']} ms, p99 {together['p99_ms']} ms at {together['per_s']}/s"
         )
     await close_all(sockets)
     return result
 
 
+# In this order: the connections scenario comes last, because a server that has
+# just opened and closed 10,000 sockets is not the same server for a while.
 SCENARIOS = {
-    "connections": connections,
     "room": room,
     "direct": direct,
     "presence": presence,
     "history": history,
+    "connections": connections,
 }

@@ -35,7 +35,11 @@ def _figures(scenario: str, entry: dict) -> list:
         return values
     if scenario == "presence":
         return [entry["settled_after_s"], entry["observer_frames_per_s"], entry["opened"]]
-    return [entry["history"]["p99_ms"], entry["sync"]["p99_ms"], entry["messages"]]
+    return [
+        entry["messages"],
+        *(entry[kind][figure] for kind in ("history", "sync") for figure in ("p50_ms", "p99_ms")),
+        *(entry[kind]["concurrent"]["p99_ms"] for kind in ("history", "sync")),
+    ]
 
 
 def _database_options() -> tuple[list[str], dict]:
