@@ -43,7 +43,7 @@ test-postgres-redis: install-test chromium nginx
 	CHAT_TEST_REDIS=1 DATABASE_URL=$(PG_URL)/chat_run_$$$$ $(PY) -m pytest
 
 ## Benchmark the site against a naive Channels consumer and a raw websockets server
-## (about 8 minutes; results in bench/results/, method in docs/performance.md).
+## (about 5 minutes; results in bench/results/, method in docs/performance.md).
 .PHONY: bench
 bench: install-test
 	BENCH_PG_URL=$(PG_URL) $(PY) -m bench.run

@@ -137,7 +137,7 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
             return f"{_ms(step['p50_ms'])} / {_ms(step['p99_ms'])} / {step['lost']}"
 
         row(f"direct {rate}/s: p50 / p99 ms / lost", "direct", dm)
-    row("connections: open", "connections", lambda e: f"{e['opened']:,} of {e['wanted'] + 1:,}")
+    row("connections: open", "connections", lambda e: f"{e['opened']:,} of {e['wanted']:,}")
     row("connections: KiB per socket", "connections", lambda e: f"{e['kib_per_connection']}")
     row("connections: handshake p99, ms", "connections", lambda e: _ms(e["handshake"]["p99_ms"]))
     row(

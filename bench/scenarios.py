@@ -373,13 +373,13 @@ async def connections(target: Target, run: Run) -> dict:
     opening = time.monotonic() - began
     await asyncio.sleep(1.0)  # idle: let the server finish greeting them
     opened = [s for s in sockets if s is not None]
-    alive = sum(s.is_open for s in opened)
+    alive = sum(s.is_open for s in [warm, *opened])
     rss_after = target.server.rss()
     await close_all([warm, *opened], wait=5)
     result = {
         "wanted": wanted,
         "opened": len(opened) + 1,
-        "alive_after_1s": alive + int(warm.is_open),
+        "alive_after_1s": alive,
         "errors": dict(errors),
         "open_seconds": round(opening, 1),
         "opens_per_s": round(len(opened) / max(opening, 1e-6), 1),
