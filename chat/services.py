@@ -163,7 +163,11 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
 
     # Each conversation's counter moves once by its number of new messages.
     counts = Counter(conversation(sender, send) for _, sender, send in batch)
-    next_seq = {key: _take_seqs(*key, count) for key, count in counts.items()}
+    next_seq = {}
+    for table in {table for table, _ in counts}:
+        wanted = {pk: count for (name, pk), count in counts.items() if name == table}
+        for pk, first in _take_seqs(table, wanted).items():
+            next_seq[table, pk] = first
 
     now = timezone.now()
     messages = []
@@ -227,14 +231,22 @@ def _direct_ids(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
     return found
 
 
-def _take_seqs(table: str, pk: int, count: int) -> int:
-    """Reserves `count` seqs of a conversation, locking its row until commit; returns the first."""
+def _take_seqs(table: str, counts: dict[int, int]) -> dict[int, int]:
+    """Reserves seqs for several conversations of one table in one statement.
+
+    `counts` maps a conversation id to how many seqs it needs; returns the first
+    reserved seq of each. The rows stay locked until commit.
+    """
+    values = ", ".join(["(%s, %s)"] * len(counts))
+    params = [number for pair in counts.items() for number in pair]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",
-            [count, pk],
+            f"WITH wanted(id, n) AS (VALUES {values}) "
+            f"UPDATE {table} SET last_seq = {table}.last_seq + wanted.n FROM wanted "
+            f"WHERE {table}.id = wanted.id RETURNING {table}.id, {table}.last_seq",
+            params,
         )
-        return cursor.fetchone()[0] - count + 1
+        return {pk: last - counts[pk] + 1 for pk, last in cursor.fetchall()}
 
 
 async def message_publish(*, message: StoredMessage, sender_id: int, recipient_id: int | None):
