@@ -166,15 +166,25 @@ async def connect():
         await socket.close()
 
 
-@pytest.fixture(scope="session")
-def site_database():
-    """A migrated database of its own for the real server processes of this session."""
+def _server_database():
     from tests.server import Database, base_env
 
     database = Database()
     database.migrate(base_env())
     yield database
     database.drop()
+
+
+@pytest.fixture(scope="session")
+def site_database():
+    """A migrated database of its own for the real server processes of this session."""
+    yield from _server_database()
+
+
+@pytest.fixture(scope="module")
+def database():
+    """A migrated database for the server processes of one test module."""
+    yield from _server_database()
 
 
 @pytest.fixture(scope="session")

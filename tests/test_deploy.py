@@ -31,7 +31,6 @@ from tests.server import (
     ROOT,
     Browser,
     ChatClient,
-    Database,
     ServerProcess,
     base_env,
     free_port,
@@ -315,15 +314,6 @@ def static_root(deploy_dir):
     for directory, _, _ in os.walk(root):
         os.chmod(directory, 0o755)
     return root
-
-
-@pytest.fixture(scope="module")
-def database():
-    """One database for the processes of this module."""
-    db = Database()
-    db.migrate(base_env())
-    yield db
-    db.drop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import websockets
 from pytest_redis import factories
 
 from tests.conftest import redis_url_of
-from tests.server import Browser, ChatClient, Database, ServerProcess, base_env
+from tests.server import Browser, ChatClient, ServerProcess
 
 pytestmark = pytest.mark.server
 
@@ -25,15 +25,6 @@ TTL, HEARTBEAT = 3.0, 0.5
 
 shared_redis = factories.redis_proc(port=None)
 restartable_redis = factories.redis_proc(port=None)
-
-
-@pytest.fixture(scope="module")
-def database():
-    """One database for the processes of this module."""
-    db = Database()
-    db.migrate(base_env())
-    yield db
-    db.drop()
 
 
 def _start_pair(database, redis_executor) -> list[ServerProcess]:
