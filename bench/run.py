@@ -24,7 +24,7 @@ from pathlib import Path
 from bench import report, scenarios, targets
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ORDER = ("site", "naive", "raw")
+ORDER = ("site", "site-daphne", "naive", "raw")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -68,13 +68,15 @@ def _stop_on_sigterm() -> None:
 
 
 def _start(name: str, work: Path, sizes: scenarios.Sizes, use_postgres: bool, log):
-    if name == "site":
+    if name in ("site", "site-daphne"):
         return targets.site(
             work,
             accounts=scenarios.accounts_needed(sizes),
-            history=sizes.history_messages,
+            # Only the main site target runs the history scenario.
+            history=sizes.history_messages if name == "site" else 0,
             use_postgres=use_postgres,
             log=log,
+            server_name="uvicorn" if name == "site" else "daphne",
         )
     return targets.naive(work) if name == "naive" else targets.raw(work)
 

@@ -131,7 +131,12 @@ def _pg_admin_url() -> str:
 def fresh_database(workdir: Path, *, use_postgres: bool) -> Iterator[tuple[str, str]]:
     """Yields (DATABASE_URL, vendor) of a database made for this run and removed after it."""
     if not use_postgres:
-        yield f"sqlite:///{workdir}/bench.sqlite3", "sqlite"
+        path = workdir / f"bench-{secrets.token_hex(6)}.sqlite3"
+        try:
+            yield f"sqlite:///{path}", "sqlite"
+        finally:
+            for leftover in workdir.glob(f"{path.name}*"):  # with its -wal and -shm files
+                leftover.unlink()
         return
     import psycopg
 
@@ -202,9 +207,21 @@ def _django(argv: list[str], env: dict, timeout: float = 600) -> str:
 
 @contextlib.contextmanager
 def site(
-    workdir: Path, *, accounts: dict[str, int], history: int, use_postgres: bool, log
+    workdir: Path,
+    *,
+    accounts: dict[str, int],
+    history: int,
+    use_postgres: bool,
+    log,
+    server_name: str = "uvicorn",
 ) -> Iterator[Target]:
-    """Starts the site in Redis mode on a fresh database, with users, sessions and history."""
+    """Starts the site in Redis mode on a fresh database, with users, sessions and history.
+
+    `server_name` picks the server (CHAT_SERVER): the default uvicorn is the `site`
+    target with every scenario; daphne is `site-daphne`, with the room and direct
+    scenarios only, to show what the server choice is worth in the same run.
+    """
+    name = "site" if server_name == "uvicorn" else f"site-{server_name}"
     with (
         private_redis(workdir) as (redis_url, redis),
         fresh_database(workdir, use_postgres=use_postgres) as (database_url, vendor),
@@ -218,23 +235,24 @@ def site(
             PORT=str(port),
             # One user may hold many sockets in the connections scenario.
             CHAT_MAX_SOCKETS="20000",
+            CHAT_SERVER=server_name,
         )
-        log(f"site: {vendor} database, migrating")
+        log(f"{name}: {vendor} database, migrating")
         _django(["manage.py", "migrate", "--noinput", "-v0"], env)
-        log(f"site: storing {history:,} history messages")
+        log(f"{name}: storing {history:,} history messages")
         seeded = json.loads(_django(["-m", "bench.seed", "history", "--count", str(history)], env))
-        log(f"site: history stored in {seeded['seconds']} s; creating users and sessions")
+        log(f"{name}: history stored in {seeded['seconds']} s; creating users and sessions")
         users = json.loads(_django(["-m", "bench.seed", "accounts", json.dumps(accounts)], env))
-        server = Process("site", [sys.executable, "-m", "chatsite.server"], env, workdir)
+        server = Process(name, [sys.executable, "-m", "chatsite.server"], env, workdir)
         try:
             _wait_for_health(port, server)
             yield Target(
-                name="site",
-                description=f"chatsite.server, Redis mode, {vendor}",
+                name=name,
+                description=f"chatsite.server ({server_name}), Redis mode, {vendor}",
                 port=port,
                 path="/ws/chat/",
                 server=server,
-                scenarios=COMMON + SITE_ONLY,
+                scenarios=COMMON + SITE_ONLY if name == "site" else ("room", "direct"),
                 redis=redis,
                 accounts=users,
                 history=seeded,

@@ -125,16 +125,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _join(self):
         """Joins the groups, registers presence and builds `hello`."""
-        self.rooms = await db_call(selectors.room_names, concurrent=True)()
-        wanted = {
+        fanout = get_fanout()
+        personal = {
             groups.EVERYONE,
             groups.user_group(self.user.pk),
             groups.session_group(self.session_key),
-            *(groups.room_group(name) for name in self.rooms),
         }
+        self.member_of = personal
+        await fanout.join(self, personal)
+        # Read once joined to the everyone group, which carries changes of the list.
+        self.rooms = await fanout.room_names()
+        rooms = {groups.room_group(name) for name in self.rooms}
         # Join before reading `last_id`, so every later message arrives live.
-        self.member_of = wanted
-        await get_fanout().join(self, wanted)
+        self.member_of = personal | rooms
+        await fanout.join(self, rooms)
         joined = await services.presence_join(user=self.username, socket=self.socket_id)
         self.registered = True
         direct, last_id = await db_call(_greeting_reads, concurrent=True)(self.user.pk)
@@ -248,10 +252,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _follow_rooms(self) -> None:
         try:
-            rooms = await db_call(selectors.room_names, concurrent=True)()
+            fanout = get_fanout()
+            rooms = await fanout.room_names()
             wanted = {groups.room_group(name) for name in rooms}
             current = {group for group in self.member_of if group.startswith("room.")}
-            fanout = get_fanout()
             await fanout.join(self, wanted - current)
             await fanout.leave(self, current - wanted)
             self.member_of = (self.member_of - current) | wanted

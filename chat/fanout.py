@@ -19,7 +19,9 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat import groups
+from chat import groups, selectors
+from chat.db import db_call
+from chat.groups import EVERYONE
 from chat.presence import get_presence
 from chat.protocol import encode, users_frame
 
@@ -61,6 +63,20 @@ class Fanout:
         self._lock = asyncio.Lock()
         self._presence: list[tuple[str, bool, str]] = []
         self._presence_flush: asyncio.Task | None = None
+        self._rooms: asyncio.Future | None = None
+
+    async def room_names(self) -> list[str]:
+        """The room list, read once while this process hears of its changes.
+
+        Valid only while the process is subscribed to the everyone group, which
+        carries `rooms.changed`: a socket must join that group before asking.
+        Concurrent callers share one read.
+        """
+        rooms = self._rooms
+        if rooms is None or (rooms.done() and (rooms.cancelled() or rooms.exception())):
+            read = db_call(selectors.room_names, concurrent=True)()
+            rooms = self._rooms = asyncio.ensure_future(read)
+        return list(await asyncio.shield(rooms))
 
     async def join(self, socket: Socket, groups: Iterable[str]) -> None:
         """Adds a local socket to groups, subscribing the process where it is the first."""
@@ -85,6 +101,8 @@ class Fanout:
                 members.discard(socket)
                 if not members:
                     del self.members[group]
+                    if group == EVERYONE:
+                        self._rooms = None  # no longer told of changes
                     await self.layer.group_discard(group, self._channel)
 
     async def _receive_forever(self) -> None:
@@ -110,6 +128,7 @@ class Fanout:
             for socket in members:
                 socket.session_ended()
         elif kind == "rooms.changed":
+            self._rooms = None
             for socket in members:
                 socket.rooms_changed()
         else:

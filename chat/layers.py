@@ -60,6 +60,22 @@ class _LoopLayer(RedisPubSubLoopLayer):
         super().__init__(hosts, *args, **kwargs)
         self._shards = [_Shard(host, self) for host in decode_hosts(hosts)]
 
+    async def group_send_many(self, events: list[tuple[str, dict]]) -> None:
+        """Publishes several (group, message) events, one pipeline per shard."""
+        by_shard: dict[_Shard, list[tuple[str, bytes]]] = {}
+        for group, message in events:
+            channel = self._get_group_channel_name(group)
+            packed = self.channel_layer.serialize(message)
+            by_shard.setdefault(self._get_shard(channel), []).append((channel, packed))
+        for shard, publishes in by_shard.items():
+            # The shard's lock orders publishes against each other, as group_send does.
+            async with shard._lock:
+                shard._ensure_redis()
+                pipeline = shard._redis.pipeline(transaction=False)
+                for channel, packed in publishes:
+                    pipeline.publish(channel, packed)
+                await pipeline.execute()
+
 
 class ChatPubSubLayer(RedisPubSubChannelLayer):
     """channels-redis' pub/sub layer with reconnect notifications (see module docstring)."""
@@ -72,3 +88,19 @@ class ChatPubSubLayer(RedisPubSubChannelLayer):
             self._layers[loop] = layer
             _wrap_close(self, loop)
         return layer
+
+    async def group_send_many(self, events: list[tuple[str, dict]]) -> None:
+        """Publishes several (group, message) events in one round trip per shard, in order."""
+        await self._get_layer().group_send_many(events)
+
+
+async def group_send_many(layer, events: list[tuple[str, dict]]) -> None:
+    """Sends (group, message) events in order: batched where the layer can, else one by one."""
+    if not events:
+        return
+    batched = getattr(layer, "group_send_many", None)
+    if batched is not None:
+        await batched(events)
+        return
+    for group, message in events:
+        await layer.group_send(group, message)

@@ -1,7 +1,10 @@
-"""The real server process: health check, handshake refusals, frame size, logout."""
+"""The real server process, under each supported server (uvicorn, the default, and
+daphne): health check, handshake refusals, frame size, a message, logout."""
 
 import asyncio
 import json
+import subprocess
+import sys
 import urllib.request
 import uuid
 
@@ -9,9 +12,21 @@ import pytest
 import websockets
 
 from tests.conftest import REDIS_MODE
-from tests.server import Browser
+from tests.server import ROOT, Browser, ServerProcess, base_env
 
 pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module", params=["uvicorn", "daphne"])
+def server(request, site_database, suite_redis_url):
+    """The session's server (uvicorn, the default), and one started with CHAT_SERVER=daphne."""
+    if request.param == "uvicorn":
+        yield request.getfixturevalue("site_server")
+        return
+    extra = {"REDIS_URL": suite_redis_url} if suite_redis_url else {}
+    daphne = ServerProcess(site_database, CHAT_SERVER="daphne", **extra).start()
+    yield daphne
+    daphne.stop()
 
 
 def _name(prefix: str) -> str:
@@ -31,8 +46,8 @@ def _ws(server, session: str | None, origin: str | None = None):
     )
 
 
-def test_healthz_reports_database_and_redis(site_server):
-    with urllib.request.urlopen(site_server.url + "/healthz") as response:
+def test_healthz_reports_database_and_redis(server):
+    with urllib.request.urlopen(server.url + "/healthz") as response:
         assert response.status == 200
         assert json.load(response) == {
             "status": "ok",
@@ -41,33 +56,33 @@ def test_healthz_reports_database_and_redis(site_server):
         }
 
 
-def test_anonymous_handshake_gets_403(site_server):
+def test_anonymous_handshake_gets_403(server):
     async def attempt():
         with pytest.raises(websockets.InvalidStatus) as refused:
-            async with _ws(site_server, None):
+            async with _ws(server, None):
                 pass
         return refused.value.response.status_code
 
     assert asyncio.run(attempt()) == 403
 
 
-def test_foreign_origin_gets_403(site_server):
-    session = Browser(site_server.url).signup(_name("origin"))
+def test_foreign_origin_gets_403(server):
+    session = Browser(server.url).signup(_name("origin"))
 
     async def attempt():
         with pytest.raises(websockets.InvalidStatus) as refused:
-            async with _ws(site_server, session, origin="http://evil.example"):
+            async with _ws(server, session, origin="http://evil.example"):
                 pass
         return refused.value.response.status_code
 
     assert asyncio.run(attempt()) == 403
 
 
-def test_frame_over_64_kib_closes_with_1009(site_server):
-    session = Browser(site_server.url).signup(_name("big"))
+def test_frame_over_64_kib_closes_with_1009(server):
+    session = Browser(server.url).signup(_name("big"))
 
     async def attempt():
-        async with _ws(site_server, session) as ws:
+        async with _ws(server, session) as ws:
             assert json.loads(await ws.recv())["type"] == "hello"
             # Just under the limit: an answer (the body is too long), socket still open.
             near = json.dumps(
@@ -84,12 +99,12 @@ def test_frame_over_64_kib_closes_with_1009(site_server):
     assert asyncio.run(attempt()) == 1009
 
 
-def test_logout_closes_the_sessions_sockets_within_2_s(site_server):
-    browser = Browser(site_server.url)
+def test_logout_closes_the_sessions_sockets_within_2_s(server):
+    browser = Browser(server.url)
     session = browser.signup(_name("leaver"))
 
     async def attempt():
-        async with _ws(site_server, session) as first, _ws(site_server, session) as second:
+        async with _ws(server, session) as first, _ws(server, session) as second:
             for ws in (first, second):
                 assert json.loads(await ws.recv())["type"] == "hello"
             loop = asyncio.get_running_loop()
@@ -105,3 +120,45 @@ def test_logout_closes_the_sessions_sockets_within_2_s(site_server):
     status, codes = asyncio.run(attempt())
     assert status == 302
     assert codes == [4001, 4001]
+
+
+def test_a_message_goes_round_trip(server):
+    session = Browser(server.url).signup(_name("echo"))
+
+    async def attempt():
+        async with _ws(server, session) as ws:
+            assert json.loads(await ws.recv())["type"] == "hello"
+            send = {"type": "send", "room": "general", "client_id": "r1", "body": "hi"}
+            await ws.send(json.dumps(send))
+            frames = [json.loads(await ws.recv()) for _ in range(2)]
+            return [frame for frame in frames if frame["type"] in ("ack", "message")]
+
+    ack, message = asyncio.run(attempt())
+    assert ack["type"] == "ack" and message["type"] == "message"
+    assert (message["body"], message["id"]) == ("hi", ack["id"])
+
+
+def test_the_default_server_is_uvicorn_and_daphne_is_chosen_by_name(server):
+    banner = {"uvicorn": "Uvicorn running on", "daphne": "Starting server at"}
+    chosen = server.env.get("CHAT_SERVER", "uvicorn")
+    assert banner[chosen] in server.output()
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "complaint"),
+    [
+        ({"CHAT_SERVER": "gunicorn"}, (), "CHAT_SERVER must be one of uvicorn, daphne"),
+        ({}, ("--verbosity", "2"), "unknown options for uvicorn: --verbosity 2"),
+    ],
+)
+def test_a_wrong_server_choice_is_a_start_up_error(env, args, complaint):
+    done = subprocess.run(
+        [sys.executable, "-m", "chatsite.server", *args],
+        cwd=ROOT,
+        env=base_env(PORT="1", **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert complaint in done.stderr
