@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The chat site as one image: `python -m chatsite.server` (daphne, with the 64 KiB
-# frame limit that closes with 1009) on port 8000, as an unprivileged user.
+# The chat site as one image: `python -m chatsite.server` (uvicorn, with the 64 KiB
+# frame limit that closes with 1009; CHAT_SERVER=daphne in .env switches to daphne) on port 8000, as an unprivileged user.
 # docker-compose.yml runs it behind nginx; README.md "Deployment" has the commands.
 
 FROM python:3.11-slim-bookworm
@@ -50,7 +50,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "deploy/healthcheck.py"]
 
-# Behind nginx: --proxy-headers makes daphne take the client's address and scheme
+# Behind nginx: --proxy-headers makes the server take the client's address and scheme
 # from X-Forwarded-For / X-Forwarded-Proto, which deploy/nginx.conf sets. Only nginx
 # can reach port 8000 (compose publishes no port of this service).
 CMD ["python", "-m", "chatsite.server", "--proxy-headers"]

@@ -16,13 +16,18 @@ CHECK_EVERY_SECONDS = 1.0
 def _tidy_connections() -> None:
     """Closes this thread's broken or obsolete connections, as Django does between requests.
 
-    A connection that saw an error is looked at every time; a healthy one at most
+    A connection that saw an error, or that must not outlive a call
+    (CONN_MAX_AGE = 0), is looked at every time; a healthy kept-alive one at most
     once per CHECK_EVERY_SECONDS.
     """
     now = time.monotonic()
     for conn in connections.all(initialized_only=True):
         checked_at = getattr(conn, "chat_checked_at", 0.0)
-        if conn.errors_occurred or now - checked_at >= CHECK_EVERY_SECONDS:
+        if (
+            conn.errors_occurred
+            or conn.settings_dict.get("CONN_MAX_AGE") == 0
+            or now - checked_at >= CHECK_EVERY_SECONDS
+        ):
             conn.close_if_unusable_or_obsolete()
             conn.chat_checked_at = now
 

@@ -5,6 +5,7 @@ Every change that some socket must hear about is published from here and only he
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import weakref
 import zlib
@@ -351,24 +352,33 @@ async def _announce_batch(batch: list[_Pending], results: list) -> None:
 
 @contextlib.contextmanager
 def _publish_order_lock():
-    """Holds the message-order lock across store and publish (PostgreSQL).
+    """Holds the message-order lock across store and publish.
 
-    A session-level advisory lock on the same key as the per-transaction one in
-    `_lock_message_ids`, so it also spans the commit. SQLite needs none: one
-    process writes, one batch at a time.
+    PostgreSQL: a session-level advisory lock on the same key as the
+    per-transaction one in `_lock_message_ids`, so it also spans the commit.
+    SQLite: several processes may share one database file (with Redis), and
+    SQLite's write lock ends at commit, before the publish; an exclusive lock on a
+    file beside the database spans both. An in-memory database has one process.
     """
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [_MESSAGE_ID_LOCK])
-    locked = _order_locked.set(True)
-    try:
-        yield
-    finally:
-        _order_locked.reset(locked)
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [_MESSAGE_ID_LOCK])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_MESSAGE_ID_LOCK])
+        locked = _order_locked.set(True)
+        try:
+            yield
+        finally:
+            _order_locked.reset(locked)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_MESSAGE_ID_LOCK])
+    elif connection.vendor == "sqlite" and not connection.is_in_memory_db():
+        with open(f"{connection.settings_dict['NAME']}.publish-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        yield
 
 
 _batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher]" = (

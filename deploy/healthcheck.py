@@ -28,7 +28,7 @@ def main() -> int:
             # Django refuses a Host outside ALLOWED_HOSTS, and 127.0.0.1 may not be in it.
             "Host": probe_host(),
             # As if through the TLS proxy, so SECURE_SSL_REDIRECT does not answer the
-            # probe with a redirect (daphne reads these under --proxy-headers).
+            # probe with a redirect (the server reads these under --proxy-headers).
             "X-Forwarded-For": "127.0.0.1",
             "X-Forwarded-Proto": "https",
         },
