@@ -117,7 +117,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Frames the fan-out delivered while `hello` was being prepared go out now,
         # in order; nothing may run between emptying the queue and going live.
         while self._early:
-            await self.send(text_data=self._early.pop(0))
+            await self._write(self._early.pop(0))
         self._live = True
         _open_sockets.add(self)
         _start_session_watch()
@@ -148,21 +148,40 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         return joined, hello
 
+    async def __call__(self, scope, receive, send) -> None:
+        """Runs the socket; however it ends, even by a bug, its groups and presence go back.
+
+        Channels runs `disconnect()` only for a `websocket.disconnect` event; a
+        consumer that raised would otherwise leave its user online for good (this
+        process's heartbeat keeps every registered socket alive).
+        """
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._release()
+
     async def disconnect(self, code: int) -> None:
         """Leaves the groups and announces the user offline if this was their last socket."""
+        await self._release()
+        if self.user is not None:
+            logger.info("socket closed: user=%s code=%s", self.username, code)
+
+    async def _release(self) -> None:
+        """Gives back the socket's groups and presence entry; safe to call twice."""
         self.gone = True
         if self.user is None:
             return
         _open_sockets.discard(self)
+        groups_held, self.member_of = self.member_of, frozenset()
         try:
-            await get_fanout().leave(self, self.member_of)
+            if groups_held:
+                await get_fanout().leave(self, groups_held)
             if self.registered:
                 self.registered = False
                 await services.presence_leave(user=self.username, socket=self.socket_id)
         except services.OUTAGES as exc:
             # Redis is away: its entries expire by themselves and the sweep announces them.
             logger.warning("socket cleanup failed: %s", exc.__class__.__name__)
-        logger.info("socket closed: user=%s code=%s", self.username, code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         """Parses one client frame and answers it; a refused frame gets one `error` frame."""
@@ -237,8 +256,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def push(self, text: str) -> None:
         """Writes a frame from the fan-out, or keeps it until `hello` has gone out."""
         if self._live:
-            if not self.gone:
-                await self.send(text_data=text)
+            await self._write(text)
         elif not self.gone:
             self._early.append(text)
 
@@ -256,8 +274,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             rooms = await fanout.room_names()
             wanted = {groups.room_group(name) for name in rooms}
             current = {group for group in self.member_of if group.startswith("room.")}
+            if self.gone:
+                return
             await fanout.join(self, wanted - current)
             await fanout.leave(self, current - wanted)
+            if self.gone:  # released meanwhile: give back what was just joined
+                await fanout.leave(self, wanted)
+                return
             self.member_of = (self.member_of - current) | wanted
         except services.OUTAGES:
             await self._close(CloseCode.RECONNECT)
@@ -268,7 +291,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Helpers ------------------------------------------------------------------
 
     async def _send(self, frame: dict) -> None:
-        await self.send(text_data=encode(frame))
+        await self._write(encode(frame))
+
+    async def _write(self, text: str) -> None:
+        """Writes one frame unless the client is gone."""
+        if self.gone:
+            return
+        try:
+            await self.send(text_data=text)
+        except OSError:
+            # The client went away before disconnect() ran: uvicorn says so with
+            # ClientDisconnected (daphne drops the frame). disconnect() follows.
+            self.gone = True
 
     async def _close(self, code: CloseCode) -> None:
         # daphne's websocket layer accepts only a plain int, not an IntEnum.

@@ -118,8 +118,7 @@ class Fanout:
         kind = event["type"]
         members = list(self.members.get(event.get("group", ""), ()))
         if kind == "chat.message":
-            for socket in members:
-                await socket.push(event["text"])
+            await _push_all(members, event["text"])
         elif kind == "chat.presence":
             self._presence.append((event["user"], event["online"], event["text"]))
             if self._presence_flush is None or self._presence_flush.done():
@@ -146,15 +145,20 @@ class Fanout:
             except (RedisError, OSError) as exc:
                 logger.warning("presence list unavailable: %s", exc.__class__.__name__)
         if online is None:
-            for socket in sockets:
-                for user, _, text in changes:
-                    # hello already told a socket that its own user is online.
-                    if user != socket.username:
-                        await socket.push(text)
+            for user, _, text in changes:
+                # hello already told a socket that its own user is online.
+                await _push_all([s for s in sockets if s.username != user], text)
             return
-        text = encode(users_frame(online=online))
-        for socket in sockets:
+        await _push_all(sockets, encode(users_frame(online=online)))
+
+
+async def _push_all(sockets: Iterable[Socket], text: str) -> None:
+    """Writes a frame to each socket; one socket's failure does not keep it from the others."""
+    for socket in sockets:
+        try:
             await socket.push(text)
+        except Exception:
+            logger.exception("writing a frame to a socket of %s failed", socket.username)
 
 
 _fanouts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout]" = (

@@ -338,7 +338,11 @@ async def _announce_batch(batch: list[_Pending], results: list) -> None:
     events = []
     for pending, result in zip(batch, results, strict=True):
         if isinstance(result, Posted):
-            await pending.acknowledge(result)
+            try:
+                await pending.acknowledge(result)
+            except Exception:
+                # One sender's socket failing must not keep the batch from the others.
+                logger.exception("acknowledging message %s failed", result.message.id)
             if result.created:
                 events += _publications(result.message, pending.sender.pk, result.recipient_id)
     try:

@@ -149,3 +149,24 @@ async def test_a_few_changes_still_arrive_as_presence_frames(connect, people, se
     assert await alice.receive() == {"type": "presence", "user": "bob", "online": True}
     await bob.close()
     assert await alice.receive() == {"type": "presence", "user": "bob", "online": False}
+
+
+async def test_a_socket_that_fails_leaves_no_ghost_online(people, connect, monkeypatch):
+    from chat.consumers import ChatConsumer
+    from chat.protocol import Ping
+
+    async def broken(consumer, frame):
+        raise RuntimeError("a bug in a handler")
+
+    monkeypatch.setitem(ChatConsumer._handlers, Ping, broken)
+    alice = await connect(people[0])
+    _, _, bob = await open_socket(people[1])  # not `connect`: it would close it again
+    assert (await bob.receive())["type"] == "hello"
+    assert (await alice.receive())["online"] is True
+    await bob.send({"type": "ping"})
+    with pytest.raises(RuntimeError, match="a bug in a handler"):
+        while True:
+            await bob.receive()
+    # The consumer died without a websocket.disconnect event; its user still went offline.
+    assert await alice.receive() == {"type": "presence", "user": "bob", "online": False}
+    assert await alice.ask({"type": "users"}) == {"type": "users", "online": ["alice"]}

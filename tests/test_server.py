@@ -130,8 +130,12 @@ def test_a_message_goes_round_trip(server):
             assert json.loads(await ws.recv())["type"] == "hello"
             send = {"type": "send", "room": "general", "client_id": "r1", "body": "hi"}
             await ws.send(json.dumps(send))
-            frames = [json.loads(await ws.recv()) for _ in range(2)]
-            return [frame for frame in frames if frame["type"] in ("ack", "message")]
+            got = {}
+            while len(got) < 2:  # presence and users frames may come between
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if frame["type"] in ("ack", "message"):
+                    got.setdefault(frame["type"], frame)
+            return got["ack"], got["message"]
 
     ack, message = asyncio.run(attempt())
     assert ack["type"] == "ack" and message["type"] == "message"
