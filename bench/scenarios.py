@@ -74,7 +74,7 @@ class Sizes:
 FULL = Sizes(
     room_receivers=100,
     room_senders=10,
-    room_rates=(10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1000, 1500),
+    room_rates=(10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500, 600, 800, 1000, 1500),
     room_step_seconds=3,
     drain_seconds=3,
     direct_users=100,

@@ -5,10 +5,11 @@
 bind address, CHAT_SERVER the default server.
 
 uvicorn (with uvloop, httptools and the sans-I/O websockets protocol) is the default:
-measured side by side in one run of `make bench`, it writes frames about twice as
-fast as daphne (docs/performance.md). daphne stays supported; its options pass
-through. Both close a frame over 64 KiB with 1009; daphne's own size limit makes
-its websocket layer drop the connection instead (the client sees 1006), unless
+measured side by side in `make bench`, it spends less CPU per frame than daphne
+(docs/performance.md). daphne stays supported; its other options pass through.
+
+Both close a frame over 64 KiB with 1009; daphne's own size limit makes its
+websocket layer drop the connection instead (the client sees 1006), unless
 "fail by drop" is switched off, which this module does.
 """
 
