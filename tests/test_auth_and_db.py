@@ -98,12 +98,18 @@ def test_a_kept_alive_connection_is_reused_between_calls(kept_alive):
     assert first == second == third
 
 
+async def _kill_the_database_threads_connection() -> int:
+    """Terminates the connection of the thread that runs db_call; returns its pid."""
+    pid = await db_call(_backend_pid)()
+    await db_call(_terminate, concurrent=True)(pid)
+    return pid
+
+
 @postgres_only
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_connection_killed_between_checks_fails_one_call_and_is_replaced(kept_alive):
     async def scenario():
-        pid = await db_call(_backend_pid)()
-        await db_call(_terminate, concurrent=True)(pid)
+        pid = await _kill_the_database_threads_connection()
         # Checked less than CHECK_EVERY_SECONDS ago: this call meets the dead connection.
         with pytest.raises((OperationalError, InterfaceError)):
             await db_call(_backend_pid)()
@@ -118,8 +124,7 @@ def test_a_connection_killed_between_checks_fails_one_call_and_is_replaced(kept_
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_connection_killed_while_idle_is_replaced_without_an_error(kept_alive):
     async def scenario():
-        pid = await db_call(_backend_pid)()
-        await db_call(_terminate, concurrent=True)(pid)
+        pid = await _kill_the_database_threads_connection()
         # Past the interval, the health check finds the dead connection first.
         await asyncio.sleep(CHECK_EVERY_SECONDS + 0.2)
         return pid, await db_call(_backend_pid)()
