@@ -15,6 +15,7 @@ websocket layer drop the connection instead (the client sees 1006), unless
 
 import argparse
 import gc
+import logging
 import os
 import sys
 
@@ -28,7 +29,8 @@ PING_INTERVAL, PING_TIMEOUT = 20.0, 30.0
 
 def _options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m chatsite.server", description=__doc__)
-    parser.add_argument("--server", choices=SERVERS, default=os.environ.get("CHAT_SERVER"))
+    default = os.environ.get("CHAT_SERVER") or SERVERS[0]
+    parser.add_argument("--server", choices=SERVERS, default=default)
     parser.add_argument(
         "--proxy-headers",
         action="store_true",
@@ -37,8 +39,7 @@ def _options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--ping-interval", type=float, default=PING_INTERVAL)
     parser.add_argument("--ping-timeout", type=float, default=PING_TIMEOUT)
     options, rest = parser.parse_known_args(argv)
-    options.server = options.server or SERVERS[0]
-    if options.server not in SERVERS:
+    if options.server not in SERVERS:  # argparse checks `choices` on the command line only
         parser.error(f"CHAT_SERVER must be one of {', '.join(SERVERS)}; got {options.server!r}")
     if options.server == "uvicorn" and rest:
         parser.error(f"unknown options for uvicorn: {' '.join(rest)}")
@@ -47,8 +48,9 @@ def _options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def _serve_uvicorn(options: argparse.Namespace) -> None:
     import uvicorn
+    from django.conf import settings
 
-    quiet = os.environ.get("CHAT_LOG_LEVEL", "").strip().upper() in {"WARNING", "ERROR", "CRITICAL"}
+    quiet = logging.getLevelName(settings.CHAT_LOG_LEVEL) >= logging.WARNING
     uvicorn.run(
         APPLICATION,
         host=os.environ.get("HOST", "127.0.0.1"),

@@ -282,10 +282,12 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 
 # --- Logging: events, never message bodies ---------------------------------
 
-_LOG_LEVEL = env.str("CHAT_LOG_LEVEL", default="").strip().upper() or "INFO"
-if _LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+# Also read by chatsite/server.py (its access log is off at WARNING and above).
+CHAT_LOG_LEVEL = env.str("CHAT_LOG_LEVEL", default="").strip().upper() or "INFO"
+if CHAT_LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(
-        f"CHAT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL; got {_LOG_LEVEL!r}"
+        "CHAT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL; "
+        f"got {CHAT_LOG_LEVEL!r}"
     )
 
 LOGGING = {
@@ -294,7 +296,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "chat": {"handlers": ["console"], "level": _LOG_LEVEL},
+        "chat": {"handlers": ["console"], "level": CHAT_LOG_LEVEL},
         # Failed logins and lockouts (usernames and addresses masked by axes).
         "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
