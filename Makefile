@@ -36,6 +36,7 @@ test: install-test chromium nginx
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
+	node --test tests/js/
 
 ## The whole suite again in Redis mode (a private redis-server per session) on
 ## PostgreSQL (a database created for this run and dropped after it).

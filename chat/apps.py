@@ -10,5 +10,5 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Connects the logout and room-change handlers."""
+        """Connects the logout, account-end and room-change handlers."""
         from chat import signals  # noqa: F401

@@ -15,9 +15,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import groups, selectors, services
+from chat.background import repeat
 from chat.db import db_call
 from chat.fanout import get_fanout
-from chat.layers import on_layer_reconnect
+from chat.layers import layer_generation, on_layer_reconnect
+from chat.outbox import Outbox, abort_transport, run_eagerly
 from chat.presence import get_presence
 from chat.protocol import (
     MAX_FRAME_BYTES,
@@ -40,12 +42,16 @@ from chat.protocol import (
     sync_frame,
     users_frame,
 )
-from chat.ratelimit import message_rate_check
+from chat.ratelimit import connect_rate_check, message_rate_check, read_rate_check
 
 logger = logging.getLogger(__name__)
 
 # This process's open sockets, so a layer reconnect can ask them all to resync.
 _open_sockets: "weakref.WeakSet[ChatConsumer]" = weakref.WeakSet()
+
+# After a socket is given up as too slow and sent its close frame, how long the
+# client has to read it before the connection is dropped anyway.
+CLOSE_GRACE_SECONDS = 1.0
 
 
 @contextlib.contextmanager
@@ -92,10 +98,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.info("socket refused: not logged in")
             await self.close()  # before accept(): the handshake is refused with 403
             return
+        try:
+            retry_after = await connect_rate_check(user_id=user.pk)
+        except services.OUTAGES as exc:
+            logger.warning("connect limit not counted: %s", exc.__class__.__name__)
+            retry_after = None
+        if retry_after is not None:
+            logger.info("socket refused: user=%s opens sockets too fast", user.get_username())
+            await self.close()  # refused before the socket opens: HTTP 403
+            return
         self.user = user
         self.username = user.get_username()
         self.session_key = self.scope["session"].session_key
         self.socket_id = uuid.uuid4().hex
+        self.outbox = Outbox(
+            self.base_send,
+            max_queued=settings.CHAT_SEND_QUEUE_CHARS,
+            stall_seconds=settings.CHAT_SEND_STALL_SECONDS,
+            on_too_slow=self._too_slow,
+        )
         self._early: list[str] = []
         self._live = False
         self._tasks: set[asyncio.Task] = set()
@@ -106,26 +127,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # like a lost session to a browser.
             logger.warning("socket open failed: user=%s %s", self.username, exc.__class__.__name__)
             await self.accept()
-            await self._close(CloseCode.RECONNECT)
+            self._close(CloseCode.RECONNECT)
             return
         await self.accept()
         if joined.sockets > settings.CHAT_MAX_SOCKETS:
             logger.info("socket refused: user=%s has too many sockets", self.username)
-            await self._close(CloseCode.TOO_MANY_SOCKETS)
+            self._close(CloseCode.TOO_MANY_SOCKETS)
             return
-        await self._send(hello)
+        self._send(hello)
         # Frames the fan-out delivered while `hello` was being prepared go out now,
-        # in order; nothing may run between emptying the queue and going live.
-        while self._early:
-            await self._write(self._early.pop(0))
+        # in order; queuing never waits, so nothing can come between.
+        for text in self._early:
+            self.outbox.put(text)
+        self._early = []
         self._live = True
         _open_sockets.add(self)
+        if self._generation != layer_generation():
+            self.resync()  # the layer reconnected while this socket was joining
         _start_session_watch()
         logger.info("socket opened: user=%s sockets=%d", self.username, joined.sockets)
 
     async def _join(self):
         """Joins the groups, registers presence and builds `hello`."""
         fanout = get_fanout()
+        # After a Redis outage, wait for the layer's subscription to come back: a
+        # socket that joins after that has missed nothing. A reconnect from here on
+        # may have cost it live frames (checked once it is live).
+        await fanout.ready()
+        self._generation = layer_generation()
         personal = {
             groups.EVERYONE,
             groups.user_group(self.user.pk),
@@ -171,6 +200,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.gone = True
         if self.user is None:
             return
+        self.outbox.gone()
         _open_sockets.discard(self)
         groups_held, self.member_of = self.member_of, frozenset()
         try:
@@ -187,13 +217,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Parses one client frame and answers it; a refused frame gets one `error` frame."""
         if text_data is not None and len(text_data) > MAX_FRAME_BYTES:
             # The server normally refuses such frames itself; this covers other ASGI servers.
-            await self._close(CloseCode.TOO_BIG)
+            self._close(CloseCode.TOO_BIG)
             return
         try:
             frame = parse_client_frame(text_data)
             await self._handlers[type(frame)](self, frame)
         except ProtocolError as error:
-            await self._send(error_frame(error))
+            self._send(error_frame(error))
 
     # --- Client frames ----------------------------------------------------------
 
@@ -208,14 +238,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 client_id=frame.client_id,
                 retry_after=retry_after,
             )
-        with _unavailable_on_outage("sending", frame.client_id):
-            await services.message_send(sender=self.user, send=frame, acknowledge=self._ack)
+        try:
+            with _unavailable_on_outage("sending", frame.client_id):
+                await services.message_send(sender=self.user, send=frame, acknowledge=self._ack)
+        except services.AccountEnded:
+            # Deactivated or deleted meanwhile, maybe on another process: nothing was stored.
+            logger.info("account ended: user=%s", self.username)
+            self._close(CloseCode.SESSION_ENDED)
 
-    async def _ack(self, posted: services.Posted) -> None:
-        if self.user is not None and not self.gone:
-            await self._send(ack_frame(posted.message))
+    def _ack(self, posted: services.Posted) -> None:
+        self._send(ack_frame(posted.message))
 
     async def _on_history(self, frame: History) -> None:
+        await self._count_read()
         messages, has_more = await self._read(
             selectors.history_for_user,
             user_id=self.user.pk,
@@ -225,23 +260,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
             after=frame.after,
             limit=frame.limit,
         )
-        await self._send(
+        self._send(
             history_frame(room=frame.room, with_=frame.with_, messages=messages, has_more=has_more)
         )
 
     async def _on_sync(self, frame: Sync) -> None:
+        await self._count_read()
         messages, has_more = await self._read(
             selectors.message_sync_page, user_id=self.user.pk, after=frame.after
         )
-        await self._send(sync_frame(messages=messages, has_more=has_more, after=frame.after))
+        self._send(sync_frame(messages=messages, has_more=has_more, after=frame.after))
 
     async def _on_users(self, frame: Users) -> None:
         with _unavailable_on_outage("the online list"):
             online = await get_presence().online()
-        await self._send(users_frame(online=online))
+        self._send(users_frame(online=online))
 
     async def _on_ping(self, frame: Ping) -> None:
-        await self._send(pong_frame())
+        self._send(pong_frame())
 
     _handlers = {
         Send: _on_send,
@@ -253,16 +289,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- Events from the process fan-out ----------------------------------------
 
-    async def push(self, text: str) -> None:
-        """Writes a frame from the fan-out, or keeps it until `hello` has gone out."""
+    def push(self, text: str) -> None:
+        """Queues a frame from the fan-out, or keeps it until `hello` has gone out."""
         if self._live:
-            await self._write(text)
+            self.outbox.put(text)
         elif not self.gone:
             self._early.append(text)
 
     def session_ended(self) -> None:
         """Closes the socket because its login session ended."""
-        self._background(self._close(CloseCode.SESSION_ENDED))
+        self._close(CloseCode.SESSION_ENDED)
 
     def rooms_changed(self) -> None:
         """Follows a change of the room list: joins new rooms, leaves removed ones."""
@@ -283,30 +319,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return
             self.member_of = (self.member_of - current) | wanted
         except services.OUTAGES:
-            await self._close(CloseCode.RECONNECT)
+            self._close(CloseCode.RECONNECT)
             return
         self.rooms = rooms
-        await self._send(rooms_frame(rooms=rooms))
+        self._send(rooms_frame(rooms=rooms))
 
     # --- Helpers ------------------------------------------------------------------
 
-    async def _send(self, frame: dict) -> None:
-        await self._write(encode(frame))
+    def _send(self, frame: dict) -> None:
+        """Queues one frame on this socket (see chat/outbox.py); never waits."""
+        self.outbox.put(encode(frame))
 
-    async def _write(self, text: str) -> None:
-        """Writes one frame unless the client is gone."""
-        if self.gone:
-            return
-        try:
-            await self.send(text_data=text)
-        except OSError:
-            # The client went away before disconnect() ran: uvicorn says so with
-            # ClientDisconnected (daphne drops the frame). disconnect() follows.
-            self.gone = True
-
-    async def _close(self, code: CloseCode) -> None:
+    def _close(self, code: CloseCode) -> None:
+        """Closes the socket once the frames queued before are written."""
         # daphne's websocket layer accepts only a plain int, not an IntEnum.
-        await self.close(code=int(code))
+        self.outbox.close(int(code))
+
+    def _too_slow(self, reason: str) -> None:
+        """Gives up a socket whose client does not read: close 4008, drop the connection."""
+        logger.warning("socket too slow: user=%s %s", self.username, reason)
+        self.gone = True
+        try:
+            close = {"type": "websocket.close", "code": int(CloseCode.TOO_SLOW)}
+            rest = run_eagerly(self.base_send(close))
+        except OSError:
+            return  # already disconnected
+        loop = asyncio.get_running_loop()
+        if rest is None:
+            # The close frame is on its way: give the client a moment to read it.
+            loop.call_later(CLOSE_GRACE_SECONDS, abort_transport, self.base_send)
+        else:
+            rest.close()  # the transport is full: the close frame cannot be written
+            abort_transport(self.base_send)
+
+    async def _count_read(self) -> None:
+        """Counts one read (`history`, `sync`) against the user's read limit."""
+        with _unavailable_on_outage("reading"):
+            retry_after = await read_rate_check(user_id=self.user.pk)
+        if retry_after is not None:
+            logger.info("read rate limited: user=%s", self.username)
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, "you are reading too fast", retry_after=retry_after
+            )
 
     async def _read(self, selector, **kwargs):
         """Runs a selector off the event loop; a database outage becomes `unavailable`."""
@@ -315,7 +369,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def resync(self) -> None:
         """Asks the client to reconnect and sync: live frames may have been lost."""
-        self._background(self._close(CloseCode.RECONNECT))
+        self._close(CloseCode.RECONNECT)
 
     def _background(self, work) -> None:
         # Events arrive on the fan-out's task; socket work must not hold it up.
@@ -328,21 +382,24 @@ async def _watch_sessions() -> None:
     """Closes this process's sockets whose login session expired or was ended elsewhere.
 
     One task per process, not per socket: every CHAT_SESSION_CHECK_SECONDS it checks
-    each distinct session of its open sockets once.
+    each distinct session of its open sockets once. A failed check is retried.
     """
-    while True:
-        await asyncio.sleep(settings.CHAT_SESSION_CHECK_SECONDS)
-        sockets = list(_open_sockets)
-        sessions = {socket.session_key: socket.user.pk for socket in sockets}
-        try:
-            ended = await db_call(selectors.sessions_ended, concurrent=True)(sessions=sessions)
-        except services.OUTAGES as exc:
-            logger.warning("session check failed: %s", exc.__class__.__name__)
-            continue
-        for socket in sockets:
-            if socket.session_key in ended:
-                logger.info("session ended: user=%s", socket.username)
-                socket.session_ended()
+    await repeat(
+        _check_sessions,
+        every=settings.CHAT_SESSION_CHECK_SECONDS,
+        name="session check",
+        expected=services.OUTAGES,
+    )
+
+
+async def _check_sessions() -> None:
+    sockets = list(_open_sockets)
+    sessions = {socket.session_key: socket.user.pk for socket in sockets}
+    ended = await db_call(selectors.sessions_ended, concurrent=True)(sessions=sessions)
+    for socket in sockets:
+        if socket.session_key in ended:
+            logger.info("session ended: user=%s", socket.username)
+            socket.session_ended()
 
 
 _session_watches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
@@ -358,6 +415,7 @@ def _start_session_watch() -> None:
 
 
 def _resync_all() -> None:
+    # Sockets still joining check the generation themselves once live.
     for socket in list(_open_sockets):
         socket.resync()
 

@@ -3,9 +3,11 @@
 Channels' usual shape gives every socket its own channel and task: a room message
 to 100 sockets of one process is queued 100 times, dispatched 100 times, and each
 dispatch hops to a thread to close old database connections. Here the process has
-one channel; it joins a group when its first local socket does, and writes each
-event's frame, encoded once by the publisher, straight to the local sockets of that
-group. Presence changes are coalesced: a burst becomes one `users` frame per socket.
+one channel; it joins a group when its first local socket does, and hands each
+event's frame, encoded once by the publisher, to the outbox of every local socket
+of that group (chat/outbox.py): it never waits on a socket. Presence changes are
+coalesced: a burst becomes one `users` frame per socket. Memberships are renewed
+for as long as they have members, since channel layers expire them.
 """
 
 import asyncio
@@ -15,13 +17,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Protocol
 
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat import groups, selectors
+from chat.background import repeat
 from chat.db import db_call
 from chat.groups import EVERYONE
+from chat.layers import layer_ready
 from chat.presence import get_presence
 from chat.protocol import encode, users_frame
 
@@ -37,8 +41,12 @@ class Socket(Protocol):
 
     username: str
 
-    async def push(self, text: str) -> None:
-        """Writes one text frame, or keeps it until the socket has sent `hello`."""
+    def push(self, text: str) -> None:
+        """Queues one text frame (or keeps it until the socket has sent `hello`); never waits."""
+        ...
+
+    def resync(self) -> None:
+        """Asks the client to reconnect and sync: live frames may have been lost."""
         ...
 
     def session_ended(self) -> None:
@@ -64,6 +72,7 @@ class Fanout:
         self._presence: list[tuple[str, bool, str]] = []
         self._presence_flush: asyncio.Task | None = None
         self._rooms: asyncio.Future | None = None
+        self._renewal: asyncio.Task | None = None
 
     async def room_names(self) -> list[str]:
         """The room list, read once while this process hears of its changes.
@@ -78,6 +87,10 @@ class Fanout:
             rooms = self._rooms = asyncio.ensure_future(read)
         return list(await asyncio.shield(rooms))
 
+    async def ready(self) -> None:
+        """Waits until the layer can deliver (its subscription is up after an outage)."""
+        await layer_ready(self.layer)
+
     async def join(self, socket: Socket, groups: Iterable[str]) -> None:
         """Adds a local socket to groups, subscribing the process where it is the first."""
         async with self._lock:
@@ -85,6 +98,8 @@ class Fanout:
                 self._channel = await self.layer.new_channel(prefix="chat.process.")
             if self._receiver is None or self._receiver.done():
                 self._receiver = asyncio.create_task(self._receive_forever())
+            if self._renewal is None or self._renewal.done():
+                self._renewal = asyncio.create_task(self._renew_forever())
             for group in groups:
                 members = self.members[group]
                 if not members:
@@ -107,18 +122,54 @@ class Fanout:
 
     async def _receive_forever(self) -> None:
         while True:
-            event = await self.layer.receive(self._channel)
+            try:
+                event = await self.layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("receiving from the channel layer failed")
+                await asyncio.sleep(1.0)
+                continue
             try:
                 await self._deliver(event)
             except Exception:
                 # One bad event or socket must not stop delivery to every other socket.
                 logger.exception("delivering a %s event failed", event.get("type"))
 
+    async def _renew_forever(self) -> None:
+        """Renews the process's memberships well within the layer's group expiry."""
+        expiry = getattr(self.layer, "group_expiry", None) or 86400
+        every = min(max(expiry / 4, 0.1), 3600.0)
+        await repeat(self.renew, every=every, name="renewing group memberships")
+
+    async def renew(self) -> None:
+        """Re-adds the process channel to every group it has members in.
+
+        The in-memory layer forgets a membership after `group_expiry` seconds, and
+        drops the channel from every group when one of its queued events expires;
+        a group found dropped may have lost events, so its sockets resync.
+        """
+        async with self._lock:
+            if self._channel is None:
+                return
+            # Only the in-memory layer can be asked who is in a group; the pub/sub
+            # layer's memberships are subscriptions, which do not expire.
+            local = isinstance(self.layer, InMemoryChannelLayer)
+            dropped = []
+            for group in list(self.members):
+                if local and self._channel not in self.layer.groups.get(group, {}):
+                    dropped.append(group)
+                await self.layer.group_add(group, self._channel)
+        for group in dropped:
+            logger.warning("the channel layer had dropped group %s: its sockets resync", group)
+            for socket in list(self.members.get(group, ())):
+                socket.resync()
+
     async def _deliver(self, event: dict) -> None:
         kind = event["type"]
         members = list(self.members.get(event.get("group", ""), ()))
         if kind == "chat.message":
-            await _push_all(members, event["text"])
+            _push_all(members, event["text"])
         elif kind == "chat.presence":
             self._presence.append((event["user"], event["online"], event["text"]))
             if self._presence_flush is None or self._presence_flush.done():
@@ -134,7 +185,15 @@ class Fanout:
             logger.warning("unknown event type %r", kind)
 
     async def _flush_presence(self) -> None:
-        """Sends the presence changes of one window to every local socket."""
+        """Sends the presence changes of each window to every local socket, until none are left.
+
+        Changes that arrive while a window is being sent (the online list is read
+        from Redis for a burst) make the next window rather than wait for a later event.
+        """
+        while self._presence:
+            await self._flush_presence_window()
+
+    async def _flush_presence_window(self) -> None:
         await asyncio.sleep(settings.CHAT_PRESENCE_WINDOW_SECONDS)
         changes, self._presence = self._presence, []
         sockets = list(self.members.get(groups.EVERYONE, ()))
@@ -147,18 +206,18 @@ class Fanout:
         if online is None:
             for user, _, text in changes:
                 # hello already told a socket that its own user is online.
-                await _push_all([s for s in sockets if s.username != user], text)
+                _push_all([s for s in sockets if s.username != user], text)
             return
-        await _push_all(sockets, encode(users_frame(online=online)))
+        _push_all(sockets, encode(users_frame(online=online)))
 
 
-async def _push_all(sockets: Iterable[Socket], text: str) -> None:
-    """Writes a frame to each socket; one socket's failure does not keep it from the others."""
+def _push_all(sockets: Iterable[Socket], text: str) -> None:
+    """Queues a frame on each socket; one socket's failure does not keep it from the others."""
     for socket in sockets:
         try:
-            await socket.push(text)
+            socket.push(text)
         except Exception:
-            logger.exception("writing a frame to a socket of %s failed", socket.username)
+            logger.exception("queuing a frame on a socket of %s failed", socket.username)
 
 
 _fanouts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout]" = (

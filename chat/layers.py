@@ -2,8 +2,11 @@
 
 Pub/sub delivers at most once: whatever was published while this process's
 subscriber connection was down is gone. redis-py reconnects and re-subscribes by
-itself; this layer adds the one thing the chat needs on top, a callback on every
-reconnect, so the process can ask its sockets to reconnect and `sync`.
+itself; this layer adds what the chat needs on top: a callback on every
+reconnect, so the process can ask the sockets that were open meanwhile to
+reconnect and `sync`; a generation number that tells which sockets those are;
+and a way for a new socket to wait until the subscription is back, so that
+sockets opened after the outage are not asked to reconnect at all.
 """
 
 import asyncio
@@ -17,10 +20,15 @@ from channels_redis.pubsub import (
     RedisSingleShardConnection,
 )
 from channels_redis.utils import _wrap_close, decode_hosts
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
 _listeners: list[Callable[[], None]] = []
+_generation = 0
+
+# How long a new socket waits for a lost subscriber connection to come back.
+READY_TIMEOUT_SECONDS = 5.0
 
 
 def on_layer_reconnect(listener: Callable[[], None]) -> None:
@@ -28,14 +36,69 @@ def on_layer_reconnect(listener: Callable[[], None]) -> None:
     _listeners.append(listener)
 
 
+def layer_generation() -> int:
+    """Counts this process's subscriber reconnects: a socket that saw it change may lack frames."""
+    return _generation
+
+
 def _notify() -> None:
+    global _generation
+    _generation += 1
     logger.warning("channel layer reconnected to Redis: live frames may have been lost")
     for listener in _listeners:
-        listener()
+        try:
+            listener()
+        except Exception:
+            logger.exception("a layer reconnect listener failed")
+
+
+async def layer_ready(layer) -> None:
+    """Waits until the layer's subscriber connections are up (at once for other layers).
+
+    Raises ConnectionError when they stay down: the caller treats it as an outage.
+    """
+    ready = getattr(layer, "ready", None)
+    if ready is not None:
+        await ready()
 
 
 class _Shard(RedisSingleShardConnection):
-    """A shard connection whose pub/sub client reports reconnects."""
+    """A shard connection whose pub/sub client reports losses and reconnects."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.healthy = asyncio.Event()
+        self.healthy.set()
+
+    async def _do_receiving(self) -> None:
+        """channels-redis' receive loop, which also notices a lost connection and retries soon.
+
+        Its own loop logs a traceback and sleeps a second on every failed read, and
+        ends for good on a timeout; this one marks the shard unhealthy (new sockets
+        wait), retries with a short back-off, and never ends but by cancellation.
+        """
+        delay = 0.05
+        while True:
+            try:
+                if self._pubsub and self._pubsub.subscribed:
+                    message = await self._pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=0.1
+                    )
+                    self._receive_message(message)
+                else:
+                    await asyncio.sleep(0.1)
+                delay = 0.05
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.healthy.is_set():
+                    logger.warning("lost the layer's subscriber connection: %s", exc)
+                self.healthy.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            except Exception:
+                logger.exception("receiving from the channel layer failed")
+                await asyncio.sleep(1.0)
 
     def _ensure_redis(self) -> None:
         fresh = self._redis is None
@@ -44,9 +107,11 @@ class _Shard(RedisSingleShardConnection):
             return
         pubsub = self._pubsub
         resubscribe = pubsub.on_connect
+        shard = self
 
         async def on_connect(pubsub_self, connection) -> None:
             await resubscribe(connection)
+            shard.healthy.set()
             _notify()
 
         # PubSub registers `self.on_connect` (weakly, so it must be a bound method) on
@@ -79,6 +144,18 @@ class _LoopLayer(RedisPubSubLoopLayer):
 
 class ChatPubSubLayer(RedisPubSubChannelLayer):
     """channels-redis' pub/sub layer with reconnect notifications (see module docstring)."""
+
+    async def ready(self) -> None:
+        """Waits until every subscriber connection is up; ConnectionError after a while."""
+        shards = self._get_layer()._shards
+        waiting = [shard.healthy.wait() for shard in shards if not shard.healthy.is_set()]
+        if not waiting:
+            return
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                await asyncio.gather(*waiting)
+        except TimeoutError:
+            raise ConnectionError("the channel layer's subscriber connection is down") from None
 
     def _get_layer(self) -> RedisPubSubLoopLayer:
         loop = asyncio.get_running_loop()

@@ -15,6 +15,8 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from chat.background import repeat
+
 logger = logging.getLogger(__name__)
 
 # Called with (user, online) when maintenance finds a transition (Redis mode).
@@ -178,6 +180,7 @@ class RedisPresence:
         self._sweep = self.redis.register_script(_SWEEP)
         self._local: dict[str, str] = {}  # this process's sockets: socket -> user
         self._maintenance: asyncio.Task | None = None
+        self._unannounced: list[tuple[str, bool]] = []
 
     async def add(self, *, user: str, socket: str) -> Joined:
         """Registers an open socket of `user`."""
@@ -215,18 +218,34 @@ class RedisPresence:
             self._maintenance = asyncio.create_task(self._maintain_forever())
 
     async def _maintain_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat)
+        # No back-off beyond one beat: a late heartbeat lets live sockets expire.
+        await repeat(
+            self._beat,
+            every=self.heartbeat,
+            name="presence heartbeat",
+            max_backoff=self.heartbeat,
+            expected=(RedisError, OSError),
+        )
+
+    async def _beat(self) -> None:
+        """One heartbeat: refresh and sweep, then announce what changed."""
+        back, gone = await self.maintain()
+        if _listener is None:
+            return
+        # Announcements that failed last time go first: the sweep that found them
+        # will not find them again.
+        changes = self._unannounced + [(u, True) for u in back] + [(u, False) for u in gone]
+        self._unannounced = []
+        failed = None
+        for user, online in changes:
             try:
-                back, gone = await self.maintain()
+                await _listener(user, online)
             except (RedisError, OSError) as exc:
-                logger.warning("presence heartbeat failed: %s", exc.__class__.__name__)
-                continue
-            if _listener is not None:
-                for user in back:
-                    await _listener(user, True)
-                for user in gone:
-                    await _listener(user, False)
+                # One lost announcement must not cost the others (or the heartbeat).
+                self._unannounced.append((user, online))
+                failed = exc
+        if failed is not None:
+            raise failed
 
     async def close(self) -> None:
         """Stops maintenance and closes the Redis connections."""

@@ -6,6 +6,7 @@ Pure functions with no I/O; the only module that knows what a frame looks like
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
@@ -21,12 +22,28 @@ MAX_CURSOR = 2**63 - 1
 
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
+# What no database of the site can store in a text column: NUL (PostgreSQL refuses
+# it) and lone surrogates (JSON's `"\ud800"` decodes to one; it has no UTF-8 form).
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+# Characters that show nothing on their own: controls, format characters (zero-width
+# spaces and joiners, bidi controls, the byte-order mark) and separators ...
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+# ... and the Unicode Default_Ignorable_Code_Point characters of other categories:
+# combining grapheme joiner, Hangul fillers, Khmer and Mongolian marks, variation
+# selectors, and the code points reserved as ignorable.
+DEFAULT_IGNORABLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u2065\u3164"
+    "\ufe00-\ufe0f\uffa0\ufff0-\ufff8\U000e0000-\U000e0fff]"
+)
+
 
 class CloseCode(IntEnum):
     """Close codes the server uses, named."""
 
     TOO_BIG = 1009
     SESSION_ENDED = 4001
+    TOO_SLOW = 4008
     RECONNECT = 4012
     TOO_MANY_SOCKETS = 4029
 
@@ -113,11 +130,63 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def is_storable(text: str) -> bool:
+    """Tells whether the databases can store this text: no NUL, no lone surrogate."""
+    return UNSTORABLE_TEXT.search(text) is None
+
+
+def is_blank(text: str) -> bool:
+    """Tells whether the text shows nothing: only white space and invisible characters."""
+    return all(
+        unicodedata.category(char) in INVISIBLE_CATEGORIES or DEFAULT_IGNORABLE.match(char)
+        for char in text
+    )
+
+
+def _unstorable_text_in(value: Any) -> bool:
+    """Tells whether any string in a decoded JSON value, keys included, cannot be stored."""
+    # A stack rather than recursion: the JSON may nest as deep as the decoder allowed.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not is_storable(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _valid_client_id(frame: dict) -> str | None:
+    value = frame.get("client_id")
+    return value if isinstance(value, str) and CLIENT_ID_PATTERN.fullmatch(value) else None
+
+
 def _optional_str(frame: dict, key: str, client_id: str | None = None) -> str | None:
     value = frame.get(key)
     if value is not None and not isinstance(value, str):
         raise _bad(f"'{key}' must be a string", client_id)
     return value
+
+
+def _body(frame: dict, client_id: str | None) -> str:
+    """Reads a message body: stripped, visible, and at most MAX_BODY_CHARS long."""
+    body = frame.get("body")
+    if not isinstance(body, str):
+        raise _bad("'body' must be a string", client_id)
+    body = body.strip()
+    if is_blank(body):
+        raise ProtocolError(ErrorCode.EMPTY, "the message is empty", client_id=client_id)
+    if len(body) > MAX_BODY_CHARS:
+        raise ProtocolError(
+            ErrorCode.TOO_LONG,
+            f"the message is longer than {MAX_BODY_CHARS} characters",
+            client_id=client_id,
+        )
+    return body
 
 
 def _optional_cursor(frame: dict, key: str, *, low: int = 0, high: int = MAX_CURSOR) -> int | None:
@@ -136,27 +205,13 @@ def _exactly_one(frame: dict, first: str, second: str, client_id: str | None = N
 
 
 def _parse_send(frame: dict) -> Send:
-    raw_client_id = frame.get("client_id")
-    valid_id = isinstance(raw_client_id, str) and CLIENT_ID_PATTERN.fullmatch(raw_client_id)
-    client_id = raw_client_id if valid_id else None
-    if not valid_id:
+    client_id = _valid_client_id(frame)
+    if client_id is None:
         raise _bad("'client_id' must be 1 to 64 characters of A-Z a-z 0-9 _ -")
     _exactly_one(frame, "room", "to", client_id)
     room = _optional_str(frame, "room", client_id)
     to = _optional_str(frame, "to", client_id)
-    body = frame.get("body")
-    if not isinstance(body, str):
-        raise _bad("'body' must be a string", client_id)
-    body = body.strip()
-    if not body:
-        raise ProtocolError(ErrorCode.EMPTY, "the message is empty", client_id=client_id)
-    if len(body) > MAX_BODY_CHARS:
-        raise ProtocolError(
-            ErrorCode.TOO_LONG,
-            f"the message is longer than {MAX_BODY_CHARS} characters",
-            client_id=client_id,
-        )
-    return Send(body=body, client_id=client_id, room=room, to=to)
+    return Send(body=_body(frame, client_id), client_id=client_id, room=room, to=to)
 
 
 def _parse_history(frame: dict) -> History:
@@ -199,6 +254,13 @@ def parse_client_frame(text: str | None) -> ClientFrame:
         raise _bad("the frame is not valid JSON") from None
     if not isinstance(frame, dict):
         raise _bad("the frame must be a JSON object")
+    # Every string of every frame, present and future, before any of it is used:
+    # one bad character must not get as far as the database or a log line.
+    if _unstorable_text_in(frame):
+        raise _bad(
+            "text must be valid Unicode without NUL characters or lone surrogates",
+            _valid_client_id(frame),
+        )
     kind = frame.get("type")
     parser = _PARSERS.get(kind) if isinstance(kind, str) else None
     if parser is None:

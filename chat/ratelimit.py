@@ -1,5 +1,7 @@
-"""Rate limits: messages per user (CHAT_RATE_LIMIT), shared by all of a user's sockets,
-and sign-ups per client address (CHAT_SIGNUP_RATE_LIMIT).
+"""Rate limits per user, shared by all of a user's sockets (and processes, with Redis):
+messages (CHAT_RATE_LIMIT), reads (CHAT_READ_RATE_LIMIT: history, sync, search) and
+socket handshakes (CHAT_CONNECT_RATE_LIMIT); and sign-ups per client address
+(CHAT_SIGNUP_RATE_LIMIT).
 """
 
 import logging
@@ -14,7 +16,7 @@ from limits.errors import StorageError
 logger = logging.getLogger(__name__)
 
 _limiter: MovingWindowRateLimiter | None = None
-_item: RateLimitItemPerSecond | None = None
+_items: dict[str, RateLimitItemPerSecond] = {}
 _signup_limiter: strategies.MovingWindowRateLimiter | None = None
 
 
@@ -27,20 +29,36 @@ def _storage() -> Storage:
     return MemoryStorage()
 
 
-async def message_rate_check(*, user_id: int) -> float | None:
-    """Counts one message of the user; returns seconds to wait when over the limit, else None."""
-    global _limiter, _item
-    if settings.CHAT_RATE_LIMIT is None:
+async def _check(kind: str, rate: tuple[int, int] | None, user_id: int) -> float | None:
+    """Counts one `kind` action of the user; returns seconds to wait when over `rate`."""
+    global _limiter
+    if rate is None:
         return None
     if _limiter is None:
-        amount, seconds = settings.CHAT_RATE_LIMIT
-        _item = RateLimitItemPerSecond(amount, seconds)
         _limiter = MovingWindowRateLimiter(_storage())
+    item = _items.get(kind)
+    if item is None or (item.amount, item.multiples) != rate:
+        item = _items[kind] = RateLimitItemPerSecond(*rate)
     key = str(user_id)
-    if await _limiter.hit(_item, "messages", key):
+    if await _limiter.hit(item, kind, key):
         return None
-    stats = await _limiter.get_window_stats(_item, "messages", key)
+    stats = await _limiter.get_window_stats(item, kind, key)
     return round(max(stats.reset_time - time.time(), 0.1), 1)
+
+
+async def message_rate_check(*, user_id: int) -> float | None:
+    """Counts one message of the user; returns seconds to wait when over the limit, else None."""
+    return await _check("messages", settings.CHAT_RATE_LIMIT, user_id)
+
+
+async def read_rate_check(*, user_id: int) -> float | None:
+    """Counts one read (history, sync, search) of the user; seconds to wait when over, else None."""
+    return await _check("reads", settings.CHAT_READ_RATE_LIMIT, user_id)
+
+
+async def connect_rate_check(*, user_id: int) -> float | None:
+    """Counts one socket handshake of the user; seconds to wait when over, else None."""
+    return await _check("connects", settings.CHAT_CONNECT_RATE_LIMIT, user_id)
 
 
 def signup_rate_check(*, address: str) -> float | None:
@@ -71,7 +89,7 @@ def signup_rate_check(*, address: str) -> float | None:
 
 def reset_rate_limits() -> None:
     """Forgets every count (tests, reconfiguration)."""
-    global _limiter, _item, _signup_limiter
+    global _limiter, _signup_limiter
     _limiter = None
-    _item = None
+    _items.clear()
     _signup_limiter = None

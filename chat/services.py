@@ -10,7 +10,7 @@ import logging
 import weakref
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from limits.errors import StorageError
 from redis.exceptions import RedisError
@@ -34,6 +34,7 @@ from chat.protocol import (
     Send,
     StoredMessage,
     encode,
+    is_storable,
     message_frame,
     presence_frame,
 )
@@ -49,6 +50,12 @@ _MESSAGE_ID_LOCK = zlib.crc32(b"chat.message.id")
 _order_locked: ContextVar[bool] = ContextVar("chat_order_locked", default=False)
 
 
+# Failures that belong to the data of some send in a batch, not to the database: a
+# client_id another process stored meanwhile, a sender, recipient or room deleted
+# since the batch was read, a value the database refuses.
+SEND_FAILURES = (IntegrityError, DataError)
+
+
 @dataclass(frozen=True, slots=True)
 class Posted:
     """The outcome of a send: the stored message, and whether this call created it."""
@@ -56,6 +63,13 @@ class Posted:
     message: StoredMessage
     created: bool
     recipient_id: int | None = None
+
+
+class AccountEnded(Exception):
+    """The sender's account was deactivated or deleted: nothing of the send is stored.
+
+    The socket edge ends that socket with close code 4001 (session ended).
+    """
 
 
 def _lock_message_ids() -> None:
@@ -76,34 +90,70 @@ def _lock_message_ids() -> None:
 def message_store(*, sender, send: Send) -> Posted:
     """Stores a message once per (sender, client_id) and returns it.
 
-    Raises ProtocolError for an unknown room or recipient; stores nothing then.
+    Raises ProtocolError for an unknown room or recipient, AccountEnded for a
+    sender whose account ended; stores nothing then.
     """
     (result,) = message_store_many(sends=[(sender, send)])
-    if isinstance(result, ProtocolError):
+    if isinstance(result, Exception):
         raise result
     return result
 
 
-def message_store_many(*, sends: list[tuple[Any, Send]]) -> list[Posted | ProtocolError]:
+def message_store_many(*, sends: list[tuple[Any, Send]]) -> list[Posted | Exception]:
     """Stores a batch of sends in one transaction; returns one result per send, in order.
 
     A send whose (sender, client_id) is already stored, earlier or in this batch,
-    gets that message back with `created` false. A send to an unknown room or user
-    gets a ProtocolError and takes no seq.
+    gets that message back with `created` false. A send refused on its own gets,
+    instead of a Posted, the exception that answers it and takes no seq: a
+    ProtocolError (unknown room or user), AccountEnded (its sender was deactivated
+    or deleted), or an outage met after the sends before it were stored. Only an
+    outage before anything was stored is raised, for the whole batch.
     """
-    previous = selectors.messages_by_client_id(keys={(u.pk, s.client_id) for u, s in sends})
-    rooms = {room.name: room for room in Room.objects.filter(name__in={s.room for _, s in sends})}
+    return _store(sends, each_alone_on_failure=True)
+
+
+def _store(
+    sends: list[tuple[Any, Send]], *, each_alone_on_failure: bool
+) -> list[Posted | Exception]:
+    """Stores sends as message_store_many describes.
+
+    With `each_alone_on_failure` false (a send's own retry), a failure of a send's
+    data is raised to the caller instead of retried.
+    """
+    results: list[Posted | Exception | None] = [None] * len(sends)
+    # Text no database can store never gets as far as a query, where it would fail
+    # the batch (the socket refuses it already; other callers may not).
+    for index, (_, send) in enumerate(sends):
+        if not all(map(is_storable, (send.body, send.client_id, send.room or "", send.to or ""))):
+            client_id = send.client_id if is_storable(send.client_id) else None
+            results[index] = ProtocolError(
+                ErrorCode.BAD_FRAME,
+                "the message holds text that cannot be stored",
+                client_id=client_id,
+            )
+    readable = [pair for pair, result in zip(sends, results, strict=True) if result is None]
+    # Each read is one round trip for the whole batch.
+    senders = set(
+        get_user_model()
+        .objects.filter(pk__in={u.pk for u, _ in readable}, is_active=True)
+        .values_list("pk", flat=True)
+    )
+    previous = selectors.messages_by_client_id(keys={(u.pk, s.client_id) for u, s in readable})
+    rooms = {r.name: r for r in Room.objects.filter(name__in={s.room for _, s in readable})}
     recipients = {
         user.get_username(): user
         for user in get_user_model().objects.filter(
-            username__in={s.to for _, s in sends if s.to is not None}, is_active=True
+            username__in={s.to for _, s in readable if s.to is not None}, is_active=True
         )
     }
-    results: list[Posted | ProtocolError | None] = [None] * len(sends)
     first: dict[tuple[int, str], int] = {}  # the position that stores each key
     for index, (sender, send) in enumerate(sends):
         key = (sender.pk, send.client_id)
-        if key in previous:
+        if results[index] is not None:
+            continue  # refused above
+        elif sender.pk not in senders:
+            results[index] = AccountEnded(f"the account of user {sender.pk} ended")
+        elif key in previous:
             results[index] = Posted(message=previous[key], created=False)
         elif key in first:
             continue  # a repeat inside this batch: answered below, once the first is stored
@@ -123,15 +173,14 @@ def message_store_many(*, sends: list[tuple[Any, Send]]) -> list[Posted | Protoc
         try:
             with transaction.atomic():
                 stored = _insert(batch, rooms, recipients)
-        except IntegrityError:
-            # Another process stored one of these client_ids meanwhile: one at a time.
-            if len(batch) == 1:
-                return [_stored_meanwhile(*sends[0])]
-            for index, sender, send in batch:
-                (results[index],) = message_store_many(sends=[(sender, send)])
-        else:
-            for index, posted in stored.items():
-                results[index] = posted
+        except SEND_FAILURES:
+            if not each_alone_on_failure:
+                raise
+            # One send's failure rolled the whole batch back. Each send again in a
+            # transaction of its own, after fresh reads, so each gets its own answer.
+            stored = _store_each_alone(batch)
+        for index, result in stored.items():
+            results[index] = result
 
     for index, (sender, send) in enumerate(sends):
         if results[index] is None:
@@ -144,11 +193,46 @@ def message_store_many(*, sends: list[tuple[Any, Send]]) -> list[Posted | Protoc
     return results
 
 
-def _stored_meanwhile(sender, send: Send) -> Posted:
+def _store_each_alone(batch: list[tuple[int, Any, Send]]) -> dict[int, Posted | Exception]:
+    """Stores each send of a batch in its own transaction; returns each one's result by index."""
+    results: dict[int, Posted | Exception] = {}
+    for position, (index, sender, send) in enumerate(batch):
+        try:
+            try:
+                (results[index],) = _store([(sender, send)], each_alone_on_failure=False)
+            except SEND_FAILURES as failure:
+                results[index] = _stored_meanwhile(sender, send, failure)
+        except OUTAGES as outage:
+            # The sends before this one have their answers (the stored ones will be
+            # acknowledged); this one and the rest are not stored, and say so.
+            for later, _, _ in batch[position:]:
+                results[later] = outage
+            break
+    return results
+
+
+def _stored_meanwhile(sender, send: Send, failure: Exception) -> Posted | ProtocolError:
+    """Answers a send whose own transaction failed: the message stored meanwhile, or a refusal.
+
+    Another process may have stored the same client_id; otherwise this send alone
+    is refused, with nothing stored.
+    """
     found = selectors.messages_by_client_id(keys={(sender.pk, send.client_id)})
-    if not found:
-        raise IntegrityError(f"message {send.client_id!r} was neither stored nor found")
-    return Posted(message=next(iter(found.values())), created=False)
+    if found:
+        return Posted(message=next(iter(found.values())), created=False)
+    # The class only: a database's message may quote the body.
+    logger.warning(
+        "message %r of user %s not stored: %s", send.client_id, sender.pk, type(failure).__name__
+    )
+    if isinstance(failure, IntegrityError):
+        # Lost a race twice (a row it needs deleted between read and commit): a
+        # retry reads afresh.
+        return ProtocolError(
+            ErrorCode.UNAVAILABLE, "the message was not stored; retry", client_id=send.client_id
+        )
+    return ProtocolError(
+        ErrorCode.BAD_FRAME, "the database cannot store this message", client_id=send.client_id
+    )
 
 
 def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
@@ -175,6 +259,10 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
         wanted = {pk: count for (name, pk), count in counts.items() if name == table}
         for pk, first in _take_seqs(table, wanted).items():
             next_seq[table, pk] = first
+    if counts.keys() - next_seq.keys():
+        # A conversation row deleted since the batch was read (a room removed by
+        # staff, a user deleted): nothing to number its messages with.
+        raise IntegrityError("a conversation of the batch was deleted meanwhile")
 
     now = timezone.now()
     messages = []
@@ -276,7 +364,7 @@ def _publications(
 class _Pending:
     sender: Any
     send: Send
-    acknowledge: Callable[[Posted], Awaitable[None]]
+    acknowledge: Callable[[Posted], None]
     future: asyncio.Future
 
 
@@ -306,11 +394,7 @@ class _Batcher:
         while self._pending:
             batch = self._pending[: self.MAX_BATCH]
             del self._pending[: self.MAX_BATCH]
-            try:
-                results = await write(batch)
-            except Exception as exc:
-                # An outage fails the whole batch: each waiting send raises it.
-                results = [exc] * len(batch)
+            results = await self._results(write, batch)
             for pending, result in zip(batch, results, strict=True):
                 if pending.future.done():  # the socket went away meanwhile
                     continue
@@ -319,8 +403,25 @@ class _Batcher:
                 else:
                     pending.future.set_result(result)
 
+    async def _results(self, write, batch: list[_Pending]) -> list[Posted | Exception]:
+        """Writes a batch and returns one result per send; an exception answers its send."""
+        try:
+            return await write(batch)
+        except OUTAGES as outage:
+            # A real outage, met before anything was stored: every send says so.
+            return [outage] * len(batch)
+        except Exception as fault:
+            # Not an outage, so a fault that may belong to one send: each send
+            # alone, so that it fails no one else. Its sender's socket raises it.
+            if len(batch) == 1:
+                return [fault]
+            results = []
+            for pending in batch:
+                results += await self._results(write, [pending])
+            return results
 
-def _write_batch(batch: list[_Pending]) -> list[Posted | ProtocolError]:
+
+def _write_batch(batch: list[_Pending]) -> list[Posted | Exception]:
     """Stores a batch, then acknowledges and publishes it while holding the order lock.
 
     Message ids already commit in id order; holding the lock until the batch is
@@ -328,9 +429,18 @@ def _write_batch(batch: list[_Pending]) -> list[Posted | ProtocolError]:
     receives live messages in id order and "the largest id seen" is a safe cursor
     for `sync`.
     """
-    with _publish_order_lock():
-        results = message_store_many(sends=[(p.sender, p.send) for p in batch])
-        async_to_sync(_announce_batch)(batch, results)
+    results = None
+    try:
+        with _publish_order_lock():
+            results = message_store_many(sends=[(p.sender, p.send) for p in batch])
+            async_to_sync(_announce_batch)(batch, results)
+    except OUTAGES as outage:
+        if results is None:
+            raise
+        # Stored and acknowledged; only giving the lock back failed (a connection
+        # lost takes its session lock with it). The senders must not hear
+        # `unavailable` for messages that are stored.
+        logger.warning("releasing the message order lock failed: %s", type(outage).__name__)
     return results
 
 
@@ -339,7 +449,9 @@ async def _announce_batch(batch: list[_Pending], results: list) -> None:
     for pending, result in zip(batch, results, strict=True):
         if isinstance(result, Posted):
             try:
-                await pending.acknowledge(result)
+                # Only queues the frame on the sender's socket: nothing here waits
+                # on a client while the order lock is held.
+                pending.acknowledge(result)
             except Exception:
                 # One sender's socket failing must not keep the batch from the others.
                 logger.exception("acknowledging message %s failed", result.message.id)
@@ -390,9 +502,7 @@ _batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher]" = (
 )
 
 
-async def message_send(
-    *, sender, send: Send, acknowledge: Callable[[Posted], Awaitable[None]]
-) -> Posted:
+async def message_send(*, sender, send: Send, acknowledge: Callable[[Posted], None]) -> Posted:
     """Stores the message (once per client_id), acknowledges it, and publishes it if new.
 
     The sender's `ack` goes out before the message frame, so a client sees its
@@ -440,7 +550,15 @@ async def _announce(*, user: str, online: bool) -> None:
 
 def session_end(*, session_key: str) -> None:
     """Closes every socket opened with this login session (logout)."""
-    group = groups.session_group(session_key)
+    _end_sockets(groups.session_group(session_key))
+
+
+def account_end(*, user_id: int) -> None:
+    """Closes every socket of a user whose account was deactivated or deleted, on every process."""
+    _end_sockets(groups.user_group(user_id))
+
+
+def _end_sockets(group: str) -> None:
     async_to_sync(get_channel_layer().group_send)(group, {"type": "session.ended", "group": group})
 
 

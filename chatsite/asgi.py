@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP goes to Django, /ws/chat/ to the chat consumer.
 
-Websocket handshakes must come from an allowed origin and carry a session.
+Websocket handshakes must come from a trusted origin (chat/handshake.py) and carry a
+session.
 """
 
 import os
@@ -12,17 +13,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from chat.auth import SessionUserMiddlewareStack  # noqa: E402
+from chat.handshake import TrustedOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Static files are served by the site itself, so one process is a whole site.
         "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
+        # The origin is checked first: a refused handshake costs no database read.
+        "websocket": TrustedOriginValidator(
             SessionUserMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }

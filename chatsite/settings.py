@@ -195,6 +195,13 @@ else:
 # --- Chat behaviour ---------------------------------------------------------
 
 CHAT_RATE_LIMIT = _rate("CHAT_RATE_LIMIT", "20/10s")
+# Reads (history, sync, search) and socket handshakes, per user.
+CHAT_READ_RATE_LIMIT = _rate("CHAT_READ_RATE_LIMIT", "60/10s")
+CHAT_CONNECT_RATE_LIMIT = _rate("CHAT_CONNECT_RATE_LIMIT", "30/10s")
+# A socket whose client does not read is closed with 4008 once a write to it has
+# waited this long, or once this many characters of frames are queued for it.
+CHAT_SEND_STALL_SECONDS = _float("CHAT_SEND_STALL_SECONDS", 10.0, minimum=0.1)
+CHAT_SEND_QUEUE_CHARS = _int("CHAT_SEND_QUEUE_CHARS", 4_000_000, minimum=100_000)
 CHAT_MAX_SOCKETS = _int("CHAT_MAX_SOCKETS", 10, minimum=1)
 # Presence changes are gathered this long, then sent as frames or one `users` list.
 CHAT_PRESENCE_WINDOW_SECONDS = _float("CHAT_PRESENCE_WINDOW_SECONDS", 0.25, minimum=0.0)

@@ -6,6 +6,7 @@ and rate limits live in a private redis-server started for the session.
 
 import json
 import os
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -19,6 +20,8 @@ from chat.ratelimit import reset_rate_limits
 
 PASSWORD = "a-long-enough-passphrase-42"
 ORIGIN = b"http://127.0.0.1"
+# The Host a browser on ORIGIN sends: the handshake trusts the site's own origin by it.
+HOST = ORIGIN.partition(b"://")[2]
 REDIS_MODE = os.environ.get("CHAT_TEST_REDIS") == "1"
 
 
@@ -119,18 +122,28 @@ class Socket:
         await self.send(frame)
         return await self.receive_type(kind or frame["type"])
 
-    async def nothing(self, timeout: float = 0.3, *, presence_too: bool = False) -> bool:
-        """Tells whether no frame (presence frames aside, unless asked) arrives in `timeout`."""
-        while not await self.communicator.receive_nothing(timeout=timeout):
-            frame = await self.receive()
-            if presence_too or frame["type"] not in ("presence", "users"):
-                self.unexpected = frame
-                return False
-        return True
+    async def receive_until(
+        self, kind: str, match: Callable[[dict], bool] | None = None, timeout: float = 3
+    ) -> tuple[list[dict], dict]:
+        """Receives frames up to the first `kind` frame `match` accepts; returns (earlier, it).
+
+        This is how a test shows that a frame did NOT arrive: cause a later event that
+        certainly reaches this socket after the unwanted frame would have, wait for
+        it, and check `earlier`. Waiting a while for silence proves nothing on a busy
+        machine.
+        """
+        earlier = []
+        while True:
+            frame = await self.receive(timeout)
+            if frame["type"] == kind and (match is None or match(frame)):
+                return earlier, frame
+            earlier.append(frame)
 
     async def close(self) -> None:
-        """Closes the socket from the client side."""
-        await self.communicator.disconnect()
+        """Closes the socket from the client side and waits until the server let it go."""
+        # Generous: on a busy machine the server's cleanup (groups, presence) can take
+        # over a second, and giving up cancels it halfway.
+        await self.communicator.disconnect(timeout=10)
 
 
 async def open_socket(user=None, *, client: Client | None = None, origin: bytes = ORIGIN):
@@ -139,7 +152,7 @@ async def open_socket(user=None, *, client: Client | None = None, origin: bytes 
 
     if client is None:
         client = await sync_to_async(login_client)(user) if user is not None else Client()
-    headers = [(b"origin", origin)] if origin else []
+    headers = [(b"host", HOST)] + ([(b"origin", origin)] if origin else [])
     session = client.cookies.get("sessionid")
     if session is not None:
         headers.append((b"cookie", f"sessionid={session.value}".encode()))

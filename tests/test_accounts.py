@@ -161,6 +161,95 @@ def test_signup_with_mismatched_passwords_is_refused(client):
     assert not User.objects.filter(username="alice").exists()
 
 
+# --- Sign-up: names that could pass for someone else's --------------------------
+
+MIXED_SCRIPTS = "Use the letters of one script: this username mixes"
+LOOKALIKE = "This username looks like an existing one"
+
+
+def test_signup_refuses_a_cyrillic_a_in_alice_when_alice_exists(client, make_user):
+    make_user("alice")
+    response = signup(client, "\N{CYRILLIC SMALL LETTER A}lice", PASSWORD)
+    assert response.status_code == 400
+    assert f"{MIXED_SCRIPTS} Cyrillic and Latin" in text_of(response)
+    assert list(User.objects.values_list("username", flat=True)) == ["alice"]
+    assert client.get("/").status_code == 302
+
+
+def test_signup_refuses_a_name_mixing_latin_and_cyrillic_even_when_nobody_looks_alike(client):
+    # "paypal" with two Cyrillic a's: no user is called paypal, the mix alone is refused.
+    response = signup(client, "p\u0430yp\u0430l", PASSWORD)
+    assert response.status_code == 400
+    assert f"{MIXED_SCRIPTS} Cyrillic and Latin" in text_of(response)
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("taken", "lookalike"),
+    [
+        ("scope", "\u0455\u0441\u043e\u0440\u0435"),  # "scope" in Cyrillic: one script
+        ("alice", "a1ice"),  # digit one for a small L
+        ("alice", "aIice"),  # capital i for a small L
+        ("mary", "rnary"),  # "rn" for "m"
+        ("bob", "B0B"),  # zero for O, in capitals
+        ("strasse", "stra\N{LATIN SMALL LETTER SHARP S}e"),
+    ],
+    ids=["whole-script-cyrillic", "digit-one", "capital-i", "rn-m", "zero-o", "sharp-s"],
+)
+def test_signup_refuses_a_name_that_looks_like_an_existing_one_and_says_so(
+    client, make_user, taken, lookalike
+):
+    make_user(taken)
+    response = signup(client, lookalike, PASSWORD)
+    assert response.status_code == 400
+    assert LOOKALIKE in text_of(response)
+    assert list(User.objects.values_list("username", flat=True)) == [taken]
+
+
+def test_signup_refuses_a_styled_letter_as_the_same_name(client, make_user):
+    # Django's field applies NFKC: a mathematical bold "a" is a plain "a", so the name is taken.
+    make_user("alice")
+    response = signup(client, "\N{MATHEMATICAL BOLD SMALL A}lice", PASSWORD)
+    assert response.status_code == 400
+    assert "A user with that username already exists." in text_of(response)
+    assert User.objects.count() == 1
+
+
+def test_signup_tells_the_lookalike_apart_from_the_taken_name(client, make_user):
+    make_user("alice")
+    response = signup(client, "a1ice", PASSWORD)
+    assert response.status_code == 400
+    assert (
+        "This username looks like an existing one, so people could mistake the two. "
+        "Choose a different name."
+    ) in text_of(response)
+
+
+def test_signup_accepts_an_all_cyrillic_name_nobody_else_looks_like(client, make_user):
+    make_user("boris")
+    response = signup(client, "\u0431\u043e\u0440\u0438\u0441", PASSWORD)  # борис
+    assert response.status_code == 302
+    assert User.objects.filter(username="\u0431\u043e\u0440\u0438\u0441").exists()
+
+
+def test_signup_accepts_the_whole_script_lookalike_when_nobody_has_the_original(client):
+    response = signup(client, "\u0455\u0441\u043e\u0440\u0435", PASSWORD)  # "scope" in Cyrillic
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["bob", "alice2", "jo.smith@example", "user_1-x+y", "M\u00fcller", "\u7530\u4e2d\u3055\u3093"],
+    ids=["plain", "digits", "email-like", "punctuation", "latin-accent", "japanese"],
+)
+def test_signup_accepts_ordinary_names_next_to_existing_ones(client, make_user, username):
+    for existing in ("alice", "bill", "mary"):
+        make_user(existing)
+    response = signup(client, username, PASSWORD)
+    assert response.status_code == 302
+    assert User.objects.filter(username=username).exists()
+
+
 def test_logged_in_user_visiting_signup_goes_to_the_chat(client, make_user):
     client.force_login(make_user("alice"))
     response = client.get("/accounts/signup/")

@@ -1,9 +1,14 @@
 """The Django admin as staff use it: rooms, messages (searchable, filterable, read-only
-where the chat owns the data) and users; closed to everyone else.
+where the chat owns the data) and users; closed to everyone else. Rooms added in the
+admin of a real server reach its open pages.
 """
 
+import asyncio
 import html
 import re
+import subprocess
+import sys
+import uuid
 
 import pytest
 from django.test import Client
@@ -12,7 +17,8 @@ from django.utils import formats, timezone
 from chat.models import Message, Room
 from chat.protocol import Send
 from chat.services import message_store
-from tests.conftest import login_client
+from tests.conftest import PASSWORD, login_client
+from tests.server import ROOT, Browser, ChatClient, ServerProcess
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +197,53 @@ def test_a_room_name_with_capitals_spaces_or_punctuation_is_refused(staff):
         in html.unescape(response.content.decode())
     )
     assert not Room.objects.filter(name="Bad Name!").exists()
+
+
+# --- On a real server: what staff change reaches open pages ------------------------
+
+
+def staff_browser(server: ServerProcess) -> Browser:
+    """Creates a superuser in the server's database; returns a browser logged in to the admin."""
+    name = f"staff{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput", f"--username={name}"],
+        cwd=ROOT,
+        env={
+            **server.env,
+            "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+            "DJANGO_SUPERUSER_EMAIL": f"{name}@example.com",
+        },
+        check=True,
+        capture_output=True,
+    )
+    browser = Browser(server.url)
+    status, _, body = browser.post_form(
+        "/admin/login/", {"username": name, "password": PASSWORD, "next": "/admin/"}
+    )
+    assert status == 302, f"admin login failed ({status}): {body[:300]}"
+    return browser
+
+
+@pytest.mark.server
+def test_a_room_added_in_the_admin_reaches_an_open_page_every_time(site_server):
+    staff = staff_browser(site_server)
+    session = Browser(site_server.url).signup(f"watcher{uuid.uuid4().hex[:8]}")
+
+    async def scenario() -> None:
+        page = await ChatClient(site_server, session).open()
+        loop = asyncio.get_running_loop()
+        # The admin saves inside a transaction: a page that re-reads the room list
+        # before the commit would miss the room. Eight tries, each must see it.
+        for attempt in range(1, 9):
+            name = f"room-{uuid.uuid4().hex[:8]}"
+            status, _, _ = await loop.run_in_executor(
+                None, staff.post_form, "/admin/chat/room/add/", {"name": name}
+            )
+            assert status == 302
+            frame = await page.receive()
+            while frame["type"] != "rooms":
+                frame = await page.receive()
+            assert name in frame["rooms"], f"try {attempt}: {frame}"
+        await page.close()
+
+    asyncio.run(scenario())

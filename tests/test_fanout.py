@@ -12,12 +12,14 @@ class _Socket:
         self.broken = broken
         self.frames: list[str] = []
 
-    async def push(self, text: str) -> None:
+    def push(self, text: str) -> None:
         if self.broken:
             raise RuntimeError("this socket's write failed")
         self.frames.append(text)
 
     def session_ended(self) -> None: ...
+
+    def resync(self) -> None: ...
 
     def rooms_changed(self) -> None: ...
 

@@ -129,3 +129,41 @@ async def test_maintenance_announces_transitions(redis_url, monkeypatch):
     await alive.close()
     await dead.close()
     assert ("alice", False) in heard and ("bob", False) not in heard
+
+
+async def test_heartbeat_survives_a_failed_announcement_and_retries_it(redis_url, monkeypatch):
+    import redis.asyncio as aioredis
+
+    import chat.presence as presence
+    from tests.server import free_port
+
+    # Nothing listens on this port: announcing through it fails as a lost Redis does.
+    unreachable = aioredis.Redis(port=free_port(), socket_connect_timeout=1)
+    heard, failures = [], []
+    announced = asyncio.Event()
+
+    async def listener(user, online):
+        if not failures:
+            failures.append(user)
+            await unreachable.ping()
+        heard.append((user, online))
+        announced.set()
+
+    monkeypatch.setattr(presence, "_listener", listener)
+    alive = RedisPresence(redis_url, ttl=0.6, heartbeat=0.1)
+    dead = RedisPresence(redis_url, ttl=0.6, heartbeat=0.1)
+    try:
+        await alive.add(user="bob", socket="b")
+        await dead.add(user="alice", socket="a")
+        dead._maintenance.cancel()  # alice's process dies; bob's sweeps her out
+        await asyncio.wait_for(announced.wait(), timeout=30)
+        # The failed announcement was made again on a later beat ...
+        assert failures == ["alice"] and heard[0] == ("alice", False)
+        # ... and the heartbeat went on: bob's open socket outlives many TTLs.
+        await asyncio.sleep(2.0)
+        assert await alive.online() == ["bob"]
+        assert not alive._maintenance.done()
+    finally:
+        await alive.close()
+        await dead.close()
+        await unreachable.aclose()

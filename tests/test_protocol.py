@@ -212,6 +212,98 @@ def test_send_with_a_room_that_is_not_a_string_echoes_client_id():
     assert (error["code"], error["client_id"]) == ("bad_frame", "typed-1")
 
 
+# --- Text the databases cannot store, and bodies that show nothing -------------
+
+# Characters no database stores; json.dumps writes each as the escape a client sends.
+UNSTORABLE = {"lone-high-surrogate": "\ud800", "lone-low-surrogate": "\udfff", "nul": "\x00"}
+
+
+def with_text(bad: str) -> list[tuple[str, dict]]:
+    """Frames that each carry `bad` inside one text field, named by that field."""
+    return [
+        ("send.body", send(body=f"hi {bad} there")),
+        ("send.body-alone", send(body=bad)),
+        ("send.room", send(room=f"general{bad}")),
+        ("send.to", send(room=MISSING, to=f"alice{bad}")),
+        ("history.room", {"type": "history", "room": f"general{bad}"}),
+        ("history.with", {"type": "history", "with": f"{bad}alice"}),
+        ("send.extra-field", send(note=bad)),
+        ("ping.nested-key", {"type": "ping", "meta": [{f"k{bad}": 1}]}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("frame", "echoes"),
+    [
+        pytest.param(frame, field.startswith("send."), id=f"{name}-in-{field}")
+        for name, bad in UNSTORABLE.items()
+        for field, frame in with_text(bad)
+    ],
+)
+def test_text_the_database_cannot_store_is_a_bad_frame_in_every_field(frame, echoes):
+    text = json.dumps(frame)  # the escapes \ud800 and \u0000, as they travel
+    assert "\\u" in text
+    error = refusal(text)
+    assert error["code"] == "bad_frame"
+    assert error.get("client_id") == ("k1" if echoes else None)
+
+
+def test_a_surrogate_pair_written_as_json_escapes_is_one_valid_character():
+    text = '{"type": "send", "room": "general", "body": "\\ud83d\\ude00", "client_id": "k1"}'
+    assert parse_client_frame(text).body == "\N{GRINNING FACE}"
+
+
+def test_unstorable_text_with_an_invalid_client_id_does_not_echo_it():
+    error = refusal(send(client_id="k\ud800"))
+    assert error["code"] == "bad_frame"
+    assert "client_id" not in error
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "\u200b",  # zero-width space
+        "\u200b\u200c\u200d\u2060\ufeff",  # zero-width (non-)joiners, word joiner, BOM
+        "\u202e",  # right-to-left override
+        "\u2066\u2067\u2068\u2069",  # bidi isolates
+        "\u200e\u200f\u061c",  # left-to-right, right-to-left and Arabic letter marks
+        "  \u200b \u202e\t\u2066 \u3000\n",  # mixed with spaces of several kinds
+        "\u2028\u2029\xa0\x85",  # line and paragraph separators, no-break space, NEL
+        "\u3164\u115f\ufe0f\u034f",  # Hangul fillers, a variation selector, CGJ
+        "\U000e0041\U000e007f",  # tag characters
+    ],
+    ids=[
+        "zero-width-space",
+        "zero-width-family",
+        "rlo",
+        "bidi-isolates",
+        "direction-marks",
+        "mixed-with-spaces",
+        "separators",
+        "fillers-and-selectors",
+        "tags",
+    ],
+)
+def test_a_body_of_invisible_characters_only_is_empty_echoing_client_id(body):
+    error = refusal(send(body=body, client_id="blank-2"))
+    assert (error["code"], error["client_id"]) == ("empty", "blank-2")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "\N{WOMAN}\u200d\N{PERSONAL COMPUTER}",  # an emoji ZWJ sequence
+        "\N{HEAVY BLACK HEART}\ufe0f",  # an emoji with its variation selector
+        "\u200bhi\u200b",  # visible text between zero-width spaces
+        "\u202eabc",  # an override before visible text (the page isolates it)
+        "\u0301",  # a lone combining accent still draws a mark
+    ],
+    ids=["zwj-sequence", "variation-selector", "zero-width-around", "rlo-before-text", "accent"],
+)
+def test_a_body_with_something_visible_is_kept_as_sent(body):
+    assert parse(send(body=body)).body == body
+
+
 # --- history ------------------------------------------------------------------
 
 

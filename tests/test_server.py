@@ -2,7 +2,10 @@
 daphne): health check, handshake refusals, frame size, a message, logout."""
 
 import asyncio
+import base64
 import json
+import os
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -33,17 +36,52 @@ def _name(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
-def _ws(server, session: str | None, origin: str | None = None):
+def _ws(server, session: str | None, origin: str | None = None, *, send_origin: bool = True):
     headers = {}
     if session:
         headers["Cookie"] = f"sessionid={session}"
     return websockets.connect(
         server.ws_url,
-        origin=origin if origin is not None else server.url,
+        origin=(origin or server.url) if send_origin else None,
         additional_headers=headers,
         max_size=None,
         open_timeout=5,
     )
+
+
+def _refusal(server, session: str | None, origin: str | None = None, **options) -> int:
+    """Tries a handshake that must be refused; returns the HTTP status of the refusal."""
+
+    async def attempt():
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with _ws(server, session, origin, **options):
+                pass
+        return refused.value.response.status_code
+
+    return asyncio.run(attempt())
+
+
+def _raw_handshake_status(server, path: str, headers: list[tuple[str, str]]) -> int:
+    """Sends a websocket handshake with exactly these extra headers; returns the status."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{server.port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name}: {value}" for name, value in headers),
+    ]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        raw.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        response = b""
+        while b"\r\n" not in response:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            response += chunk
+    return int(response.split(b" ", 2)[1])
 
 
 def test_healthz_reports_database_and_redis(server):
@@ -57,25 +95,71 @@ def test_healthz_reports_database_and_redis(server):
 
 
 def test_anonymous_handshake_gets_403(server):
-    async def attempt():
-        with pytest.raises(websockets.InvalidStatus) as refused:
-            async with _ws(server, None):
-                pass
-        return refused.value.response.status_code
-
-    assert asyncio.run(attempt()) == 403
+    assert _refusal(server, None) == 403
 
 
 def test_foreign_origin_gets_403(server):
     session = Browser(server.url).signup(_name("origin"))
+    assert _refusal(server, session, origin="http://evil.example") == 403
+
+
+def test_a_page_on_another_port_of_the_same_host_gets_403(server):
+    # Cross-site websocket hijacking from another site served on the same machine.
+    session = Browser(server.url).signup(_name("port"))
+    assert _refusal(server, session, origin=f"http://127.0.0.1:{server.port + 1}") == 403
+
+
+def test_the_https_origin_of_a_plain_http_site_gets_403(server):
+    session = Browser(server.url).signup(_name("scheme"))
+    assert _refusal(server, session, origin=f"https://127.0.0.1:{server.port}") == 403
+
+
+def test_a_handshake_without_origin_gets_403(server):
+    session = Browser(server.url).signup(_name("noorigin"))
+    assert _refusal(server, session, send_origin=False) == 403
+
+
+def test_the_sites_own_origin_opens_a_socket(server):
+    session = Browser(server.url).signup(_name("own"))
 
     async def attempt():
-        with pytest.raises(websockets.InvalidStatus) as refused:
-            async with _ws(server, session, origin="http://evil.example"):
-                pass
-        return refused.value.response.status_code
+        async with _ws(server, session, origin=server.url) as ws:
+            return json.loads(await ws.recv())["type"]
 
-    assert asyncio.run(attempt()) == 403
+    assert asyncio.run(attempt()) == "hello"
+
+
+def test_unknown_paths_and_malformed_handshakes_are_refused_without_a_traceback(server):
+    session = Browser(server.url).signup(_name("odd"))
+    own, cookie = ("Origin", server.url), ("Cookie", f"sessionid={session}")
+    unknown_paths = {
+        "unknown path": ("/ws/anything", [own, cookie]),
+        "unknown path, no login": ("/ws/anything", [own]),
+        "unknown path with a query": ("/ws/anything?x=%ff&next=/ws/chat/", [own, cookie]),
+        "below the chat path": ("/ws/chat/extra/", [own, cookie]),
+    }
+    malformed = {
+        "origin port not a number": ("/ws/chat/", [("Origin", "http://127.0.0.1:x"), cookie]),
+        "origin port out of range": ("/ws/chat/", [("Origin", "http://127.0.0.1:99999"), cookie]),
+        "origin with a broken IPv6 host": ("/ws/chat/", [("Origin", "http://[::1"), cookie]),
+        "origin with a path": ("/ws/chat/", [("Origin", server.url + "/ws/chat/"), cookie]),
+        "origin not ASCII": ("/ws/chat/", [("Origin", server.url + "\xff"), cookie]),
+        "origin twice": ("/ws/chat/", [("Origin", "http://evil.example"), own, cookie]),
+        "garbage cookie": ("/ws/chat/", [own, ("Cookie", 'sessionid; =;;"x\xff')]),
+    }
+    logged_before = len(server.output())
+    statuses = {
+        name: _raw_handshake_status(server, path, headers)
+        for name, (path, headers) in {**unknown_paths, **malformed}.items()
+    }
+    assert {name: statuses[name] for name in unknown_paths} == dict.fromkeys(unknown_paths, 403)
+    # The server's own websocket layer may refuse some malformed headers first (400).
+    assert {name: statuses[name] in (400, 403) for name in malformed} == dict.fromkeys(
+        malformed, True
+    ), statuses
+    log = server.output()[logged_before:]
+    assert "Traceback" not in log
+    assert "Internal Server Error" not in log
 
 
 def test_frame_over_64_kib_closes_with_1009(server):

@@ -1,14 +1,22 @@
 """Storing messages: seq without gaps, idempotency, and ids that commit in order."""
 
+import contextlib
 import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, connections, transaction
 
 from chat.models import DirectConversation, Message, Room
 from chat.protocol import ErrorCode, ProtocolError, Send
-from chat.services import _MESSAGE_ID_LOCK, message_store
+from chat.services import (
+    _MESSAGE_ID_LOCK,
+    AccountEnded,
+    Posted,
+    message_store,
+    message_store_many,
+)
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL behaviour (runs in the PostgreSQL pass)"
@@ -116,12 +124,27 @@ def test_a_message_cannot_take_an_id_while_an_earlier_one_is_uncommitted(alice):
     assert held.wait(5)
     second = threading.Thread(target=second_send)
     second.start()
-    time.sleep(0.5)
+    # Wait until the second send queues for the lock, or finishes because it took none.
+    deadline = time.monotonic() + 10
+    while not done.wait(0.05) and not _someone_waits_for_the_message_id_lock():
+        assert time.monotonic() < deadline, "the second send neither waited nor finished"
     assert not done.is_set(), "the second send took an id while the first was in flight"
     release.set()
     first.join()
     second.join(10)
     assert done.is_set()
+
+
+def _someone_waits_for_the_message_id_lock() -> bool:
+    """Tells whether a session of this database is queued for the message-id lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND (classid::bigint << 32 | objid::bigint) = %s AND objsubid = 1"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [_MESSAGE_ID_LOCK],
+        )
+        return cursor.fetchone()[0] > 0
 
 
 @pytest.mark.django_db
@@ -174,5 +197,224 @@ async def test_concurrent_sends_of_one_process_share_batches_without_gaps(make_u
     assert [p.message.id for p in by_seq] == sorted(p.message.id for p in posted)
 
 
-async def _ignore(posted) -> None:
+def _ignore(posted) -> None:
     """An acknowledgement that goes nowhere."""
+
+
+# --- One send's failure answers that send alone -----------------------------------
+
+
+@contextlib.contextmanager
+def committed_between_reads_and_insert(action):
+    """Commits `action` after the batch looked up the stored client_ids, before it inserts.
+
+    That is the moment another process's commit races the batch: `action` runs on
+    the batch's own connection, in autocommit (so it is committed at once), right
+    after that look-up and before the batch's next statement. Yields the
+    IntegrityErrors the batch's statements then meet.
+    """
+    seen = {"lookup": False, "ran": False}
+    clashes: list[IntegrityError] = []
+
+    def wrapper(execute, sql, params, many, context):
+        if seen["lookup"] and not seen["ran"]:
+            seen["ran"] = True
+            assert not connection.in_atomic_block, "the batch read and inserted with no gap"
+            action()
+        try:
+            return execute(sql, params, many, context)
+        except IntegrityError as clash:
+            clashes.append(clash)
+            raise
+        finally:
+            if sql.startswith("SELECT") and f'FROM "{Message._meta.db_table}"' in sql:
+                seen["lookup"] = True
+
+    with connection.execute_wrapper(wrapper):
+        yield clashes
+    assert seen["ran"], "the batch never reached its insert"
+
+
+def kind_of(result) -> str | bool:
+    """What a client would be told: True (stored now), False (stored before) or the error."""
+    if isinstance(result, Posted):
+        return result.created
+    if isinstance(result, ProtocolError):
+        return str(result.code)
+    return type(result).__name__
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_sends_raced_by_another_process_each_get_their_own_answer(alice, bob, make_user):
+    carol, erin = make_user("carol"), make_user("erin")
+    sends = [
+        (alice, Send(body="a1", client_id="a1", room="general")),
+        (bob, Send(body="b1 again", client_id="b1", room="general")),  # stored meanwhile
+        (alice, Send(body="to bob", client_id="a2", to="bob")),
+        (carol, Send(body="x", client_id="c1", room="nowhere")),
+        (erin, Send(body="e1", client_id="e1", room="general")),  # deleted meanwhile
+        (alice, Send(body="a1 again", client_id="a1", room="general")),
+        (carol, Send(body="c2", client_id="c2", room="general")),
+    ]
+    other = {}
+
+    def another_process_stores_b1_and_deletes_erin():
+        other["posted"] = message_store(
+            sender=bob, send=Send(body="b1 first", client_id="b1", room="general")
+        )
+        get_user_model().objects.filter(pk=erin.pk).delete()
+
+    with committed_between_reads_and_insert(another_process_stores_b1_and_deletes_erin) as clashes:
+        results = message_store_many(sends=sends)
+
+    assert clashes, "the batch's insert never met the client_id stored meanwhile"
+    assert [kind_of(r) for r in results] == [
+        True,
+        False,
+        True,
+        "unknown_room",
+        "AccountEnded",
+        False,
+        True,
+    ]
+    # Each answer is its own send's message: the right sender, client_id and body.
+    for (sender, send), result in zip(sends, results, strict=True):
+        if isinstance(result, Posted):
+            assert (result.message.sender, result.message.client_id) == (
+                sender.username,
+                send.client_id,
+            )
+    assert results[1].message == other["posted"].message
+    assert results[1].message.body == "b1 first"
+    assert results[5].message == results[0].message
+    assert results[3].client_id == "c1"
+    # Stored once each, nothing of erin's, and general's seqs still have no gap.
+    stored = Message.objects.order_by("id")
+    assert [(m.sender.username, m.client_id, m.body) for m in stored] == [
+        ("bob", "b1", "b1 first"),
+        ("alice", "a1", "a1"),
+        ("alice", "a2", "to bob"),
+        ("carol", "c2", "c2"),
+    ]
+    assert sorted(m.seq for m in stored if m.room_id) == [1, 2, 3]
+    assert Room.objects.get(name="general").last_seq == 3
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_lone_new_send_stored_meanwhile_gets_its_own_answer_beside_a_refused_one(alice, bob):
+    sends = [
+        (alice, Send(body="x", client_id="a1", room="nowhere")),
+        (bob, Send(body="b1 again", client_id="b1", room="general")),
+    ]
+
+    def another_process_stores_b1():
+        message_store(sender=bob, send=Send(body="b1 first", client_id="b1", room="general"))
+
+    with committed_between_reads_and_insert(another_process_stores_b1) as clashes:
+        results = message_store_many(sends=sends)
+
+    assert clashes
+    assert [kind_of(r) for r in results] == ["unknown_room", False]
+    assert (results[1].message.client_id, results[1].message.body) == ("b1", "b1 first")
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_deleted_or_deactivated_sender_gets_account_ended_and_stores_nothing(
+    alice, bob, make_user
+):
+    gone, idle = make_user("gone"), make_user("idle")
+    gone_id = gone.pk
+    gone.delete()
+    gone.pk = gone_id  # the object a socket still holds
+    get_user_model().objects.filter(pk=idle.pk).update(is_active=False)
+    sends = [
+        (alice, Send(body="a1", client_id="a1", room="general")),
+        (gone, Send(body="g1", client_id="g1", room="general")),
+        (idle, Send(body="i1", client_id="i1", to="alice")),
+        (bob, Send(body="b1", client_id="b1", room="general")),
+        (idle, Send(body="i2", client_id="i2", room="general")),
+    ]
+    results = message_store_many(sends=sends)
+    assert [kind_of(r) for r in results] == [
+        True,
+        "AccountEnded",
+        "AccountEnded",
+        True,
+        "AccountEnded",
+    ]
+    assert [results[i].message.seq for i in (0, 3)] == [1, 2]
+    assert sorted(Message.objects.values_list("client_id", flat=True)) == ["a1", "b1"]
+    with pytest.raises(AccountEnded):
+        message_store(sender=idle, send=Send(body="i3", client_id="i3", room="general"))
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("bad", ["\ud800", "\x00"], ids=["lone-surrogate", "nul"])
+def test_text_the_database_cannot_store_is_refused_alone_inside_a_batch(alice, bob, bad):
+    # The socket refuses such text already; a batch from any other caller holds too.
+    sends = [
+        (alice, Send(body="a1", client_id="a1", room="general")),
+        (bob, Send(body=f"b{bad}1", client_id="b1", room="general")),
+        (bob, Send(body="b2", client_id="b2", room=f"general{bad}")),
+        (alice, Send(body="a2", client_id="a2", to="bob")),
+    ]
+    results = message_store_many(sends=sends)
+    assert [kind_of(r) for r in results] == [True, "bad_frame", "bad_frame", True]
+    assert [r.client_id for r in results[1:3]] == ["b1", "b2"]
+    assert sorted(Message.objects.values_list("client_id", flat=True)) == ["a1", "a2"]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_concurrent_commit_of_the_same_client_id_answers_each_send_of_the_batch(alice, bob):
+    earlier = message_store(sender=alice, send=Send(body="a1", client_id="a1", room="general"))
+    stored, release = threading.Event(), threading.Event()
+    other = {}
+
+    def another_process():
+        # Stores bob's b1 and holds the id lock until released, uncommitted.
+        try:
+            with transaction.atomic():
+                other["posted"] = message_store(
+                    sender=bob, send=Send(body="b1 first", client_id="b1", room="general")
+                )
+                stored.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=another_process)
+    thread.start()
+    assert stored.wait(5)
+
+    def release_once_the_batch_waits():
+        # The batch has read (b1 not committed, so not seen) and waits for the id lock.
+        with connections["default"].cursor() as cursor:
+            for _ in range(500):
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.01)
+        release.set()
+        connections.close_all()
+
+    watcher = threading.Thread(target=release_once_the_batch_waits)
+    watcher.start()
+    # b1 is the batch's only new send; the others are answered without an insert.
+    results = message_store_many(
+        sends=[
+            (alice, Send(body="x", client_id="a0", room="nowhere")),
+            (bob, Send(body="b1 again", client_id="b1", room="general")),
+            (alice, Send(body="a1 again", client_id="a1", to="bob")),
+        ]
+    )
+    thread.join(10)
+    watcher.join(10)
+    assert [kind_of(r) for r in results] == ["unknown_room", False, False]
+    assert results[1].message == other["posted"].message
+    assert results[2].message == earlier.message
+    assert list(Message.objects.order_by("seq").values_list("client_id", "body", "seq")) == [
+        ("a1", "a1", 1),
+        ("b1", "b1 first", 2),
+    ]

@@ -7,8 +7,8 @@ import { Store } from './store.js';
 import { ChatView } from './view.js';
 import {
   GAP_PAGE, HISTORY_PAGE, MAX_BODY_CHARS,
-  bodyLength, dmKey, errorText, historyFrame, historyKey, messageKey, newClientId,
-  parseKey, roomKey, sendFrame, syncFrame,
+  bodyLength, errorText, historyFrame, historyKey, messageKey, newClientId,
+  parseKey, sendFrame, syncFrame,
 } from './protocol.js';
 
 const LOGIN_URL = '/accounts/login/?next=/';
@@ -120,7 +120,7 @@ function startChat(root) {
       // after a reconnect catch up on what this page missed meanwhile.
       if (first) store.maxId = Number.isInteger(frame.last_id) ? frame.last_id : 0;
       store.helloSeen = true;
-      store.setRooms(frame.rooms);
+      roomsChanged(frame.rooms); // rooms renamed or removed while the socket was down
       store.setOnline(frame.online);
       store.setDirect(frame.direct); // an extension: absent from servers without it
       ready = true;
@@ -139,7 +139,7 @@ function startChat(root) {
     },
 
     rooms(frame) {
-      store.setRooms(frame.rooms);
+      roomsChanged(frame.rooms);
     },
 
     presence(frame) {
@@ -162,6 +162,8 @@ function startChat(root) {
     history(frame) {
       const key = historyKey(frame);
       if (key === null || !Array.isArray(frame.messages)) return;
+      // A late answer about a room forgotten since must not bring it back to the sidebar.
+      if (parseKey(key).kind === 'room' && !store.conversations.has(key)) return;
       historyAnswered(store.conversation(key), frame);
     },
 
@@ -190,6 +192,21 @@ function startChat(root) {
       view.notify(errorText(frame));
     },
   }));
+
+  // ---- rooms -----------------------------------------------------------------
+
+  /** Takes the server's room list; if the open room is gone, says where the page went. */
+  function roomsChanged(names) {
+    for (const conversation of store.setRooms(names)) {
+      if (conversation.request) clearTimeout(conversation.request.timer);
+    }
+    const gone = store.takeRoomGone();
+    if (!gone) return;
+    openConversation(gone.to, { focus: false });
+    const { kind, name } = parseKey(gone.to);
+    const where = kind === 'room' ? `#${name}` : 'your notes to self';
+    view.notify(`The room #${gone.room} was removed or renamed; you are now in ${where}.`, { polite: true });
+  }
 
   // ---- messages --------------------------------------------------------------
 
@@ -249,13 +266,13 @@ function startChat(root) {
     if (focus) view.focusComposer();
   }
 
-  /** The conversation to show first: the one named in the address, else the first room. */
+  /** The conversation to show first: the one named in the address, else general (see fallbackKey). */
   function initialConversation() {
     const wanted = decodeURIComponent(window.location.hash.slice(1));
     const { kind, name } = parseKey(wanted);
     if (kind === 'room' && store.rooms.includes(name)) return wanted;
     if (kind === 'dm' && name !== '') return wanted;
-    return store.rooms.length > 0 ? roomKey(store.rooms[0]) : dmKey(store.me);
+    return store.fallbackKey();
   }
 
   /** Fetches the newest page of a conversation the first time it is shown. */
@@ -373,7 +390,9 @@ function startChat(root) {
   window.addEventListener('hashchange', () => {
     const key = decodeURIComponent(window.location.hash.slice(1));
     const { kind, name } = parseKey(key);
-    if ((kind === 'room' || kind === 'dm') && name !== '' && key !== store.active) openConversation(key);
+    // Only rooms the server lists: an old link must not open a room that is gone.
+    const known = kind === 'dm' || (kind === 'room' && store.rooms.includes(name));
+    if (known && name !== '' && key !== store.active) openConversation(key);
   });
 
   socket.start();

@@ -2,7 +2,10 @@
 // and their messages by seq, the global de-duplication by id, the largest id
 // seen (for sync), pending outgoing messages by client_id, and unread counts.
 
-import { dmKey, messageKey, parseKey } from './protocol.js';
+import { dmKey, messageKey, parseKey, roomKey } from './protocol.js';
+
+/** The room a page falls back to when its room disappears. */
+export const HOME_ROOM = 'general';
 
 /** One room or direct conversation and what the page has loaded of it. */
 export class Conversation {
@@ -54,6 +57,7 @@ export class Store {
     this.rooms = []; // room names from the server, in its order
     this.directOrder = []; // usernames of direct conversations, most recent first
     this.online = new Set();
+    this.roomGone = null; // {room, to}: the open room vanished and the page moved to `to`
   }
 
   /** Returns the conversation for `key`, creating it on first use. */
@@ -76,9 +80,43 @@ export class Store {
     this.directOrder = [...new Set(named), ...rest];
   }
 
-  /** Replaces the room list. */
+  /**
+   * Replaces the room list and forgets rooms no longer on it (renamed or removed),
+   * with their unsent messages, which no room could take now. If the open
+   * conversation was one of them, opens `general` (else the first room, else my
+   * notes) and records the move in `roomGone`. Returns the forgotten conversations.
+   */
   setRooms(names) {
-    if (Array.isArray(names)) this.rooms = names.filter((name) => typeof name === 'string');
+    if (!Array.isArray(names)) return [];
+    this.rooms = names.filter((name) => typeof name === 'string');
+    const gone = [...this.conversations.values()].filter(
+      (conversation) => conversation.kind === 'room' && !this.rooms.includes(conversation.name),
+    );
+    for (const conversation of gone) {
+      this.conversations.delete(conversation.key);
+      // A renamed room's messages come back under its new name with the same ids.
+      for (const message of conversation.messages.values()) this.seenIds.delete(message.id);
+      for (const pending of this.pendingFor(conversation.key)) this.pending.delete(pending.clientId);
+      if (conversation.key === this.active) {
+        const to = this.fallbackKey();
+        this.open(to);
+        this.roomGone = { room: conversation.name, to };
+      }
+    }
+    return gone;
+  }
+
+  /** The conversation to open when the open one is gone: general, the first room, or my notes. */
+  fallbackKey() {
+    if (this.rooms.includes(HOME_ROOM)) return roomKey(HOME_ROOM);
+    return this.rooms.length > 0 ? roomKey(this.rooms[0]) : dmKey(this.me);
+  }
+
+  /** Returns the last move away from a vanished room ({room, to}) once, then forgets it. */
+  takeRoomGone() {
+    const gone = this.roomGone;
+    this.roomGone = null;
+    return gone;
   }
 
   /** Replaces the online list. */

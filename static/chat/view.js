@@ -1,7 +1,9 @@
 // view.js: everything the page draws (sidebar lists, message list, connection
 // banner, notices, composer) and the DOM events it turns into `actions` calls.
 // Text from the wire is only ever inserted with textContent, never as markup,
-// so a body like <img src=x onerror=alert(1)> shows up literally.
+// so a body like <img src=x onerror=alert(1)> shows up literally. Each body and
+// each username is its own bidi island (dir="auto", <bdi>): a right-to-left name
+// or an override character (U+202E) in a body cannot reorder the text around it.
 
 import { MAX_BODY_CHARS, dmKey, roomKey } from './protocol.js';
 
@@ -60,15 +62,18 @@ function createEntry() {
   const li = element('li', 'entry');
   const button = element('button', 'entry-button');
   button.type = 'button';
-  button.append(element('span', 'presence-dot'), element('span', 'entry-name'));
+  const name = element('span', 'entry-name');
+  name.append(element('bdi', 'entry-label'), element('span', 'entry-note'));
+  button.append(element('span', 'presence-dot'), name);
   li.append(button);
   return li;
 }
 
-/** Fills a sidebar entry from {label, unread, active, online}. */
+/** Fills a sidebar entry from {label, note, unread, active, online}. */
 function updateEntry(li, item) {
   const button = li.firstElementChild;
-  setText(button.querySelector('.entry-name'), item.label);
+  setText(button.querySelector('.entry-label'), item.label);
+  setText(button.querySelector('.entry-note'), item.note ?? '');
   li.classList.toggle('active', item.active);
   li.classList.toggle('online', item.online === true);
   if (item.active) button.setAttribute('aria-current', 'true');
@@ -92,8 +97,10 @@ function updateEntry(li, item) {
 function createMessage() {
   const li = element('li', 'message');
   const meta = element('div', 'meta');
-  meta.append(element('span', 'from'), element('time', 'time'));
-  li.append(meta, element('div', 'body'), element('div', 'status'));
+  meta.append(element('bdi', 'from'), element('time', 'time'));
+  const body = element('div', 'body');
+  body.dir = 'auto'; // a Hebrew or Arabic message reads right to left, its own way
+  li.append(meta, body, element('div', 'status'));
   return li;
 }
 
@@ -155,6 +162,7 @@ export class ChatView {
     this.onlineCount = byId('online-count');
     this.title = byId('conversation-title');
     this.notice = byId('notice');
+    this.infoNotice = byId('info-notice');
     this.scroller = byId('message-scroller');
     this.loadOlder = byId('load-older');
     this.status = byId('message-status');
@@ -203,11 +211,13 @@ export class ChatView {
       if (button.dataset.action === 'dismiss') this.actions.dismiss(row.dataset.clientId);
     });
 
-    this.notice.addEventListener('click', (event) => {
-      if (!event.target.closest('button')) return;
-      event.target.closest('.notice-item')?.remove();
-      this.notice.hidden = this.notice.children.length === 0;
-    });
+    for (const notice of [this.notice, this.infoNotice]) {
+      notice.addEventListener('click', (event) => {
+        if (!event.target.closest('button')) return;
+        event.target.closest('.notice-item')?.remove();
+        if (notice === this.notice) notice.hidden = notice.children.length === 0;
+      });
+    }
 
     this.bannerRetry.addEventListener('click', () => this.actions.reconnectNow());
 
@@ -242,7 +252,7 @@ export class ChatView {
 
   renderSidebar(store) {
     const unreadOf = (key) => store.conversations.get(key)?.unread ?? 0;
-    const you = (user) => (user === store.me ? `${user} (you)` : user);
+    const you = (user) => (user === store.me ? ' (you)' : '');
 
     reconcile(this.rooms, store.roomNames().map((name) => ({
       key: roomKey(name), name, label: name, unread: unreadOf(roomKey(name)), active: store.active === roomKey(name),
@@ -254,7 +264,7 @@ export class ChatView {
 
     const direct = store.directUsers();
     reconcile(this.direct, direct.map((user) => ({
-      key: dmKey(user), user, label: you(user), unread: unreadOf(dmKey(user)),
+      key: dmKey(user), user, label: user, note: you(user), unread: unreadOf(dmKey(user)),
       active: store.active === dmKey(user), online: store.online.has(user),
     })), (item) => {
       const li = createEntry();
@@ -269,7 +279,7 @@ export class ChatView {
     if (store.me) everyone.add(store.me);
     const online = [...everyone].sort((a, b) => (b === store.me) - (a === store.me) || a.localeCompare(b));
     reconcile(this.online, online.map((user) => ({
-      key: dmKey(user), user, label: you(user), unread: 0, active: store.active === dmKey(user), online: true,
+      key: dmKey(user), user, label: user, note: you(user), unread: 0, active: store.active === dmKey(user), online: true,
     })), (item) => {
       const li = createEntry();
       li.dataset.user = item.user;
@@ -310,7 +320,7 @@ export class ChatView {
     const conversation = store.active ? store.conversations.get(store.active) : null;
     this.send.disabled = !conversation;
     if (!conversation) {
-      setText(this.title, 'No conversation');
+      this.setTitle('No conversation');
       return;
     }
 
@@ -320,8 +330,8 @@ export class ChatView {
       this.renderedKey = conversation.key;
       this.jumpLatest.hidden = true;
     }
-    if (conversation.kind === 'room') setText(this.title, `# ${conversation.name}`);
-    else setText(this.title, conversation.name === store.me ? `${conversation.name} (you): notes to self` : conversation.name);
+    if (conversation.kind === 'room') this.setTitle('# ', conversation.name);
+    else this.setTitle('', conversation.name, conversation.name === store.me ? ' (you): notes to self' : '');
     this.title.dataset.key = conversation.key;
 
     // Measure before changing anything: where the reader is decides where they stay.
@@ -356,6 +366,14 @@ export class ChatView {
     }
   }
 
+  /** Shows the title as text around one isolated name (a room or a user). */
+  setTitle(before, name = '', after = '') {
+    const parts = JSON.stringify([before, name, after]);
+    if (this.title.dataset.parts === parts) return;
+    this.title.dataset.parts = parts;
+    this.title.replaceChildren(before, element('bdi', null, name), after);
+  }
+
   renderStatus(conversation, count) {
     let text = '';
     if (conversation.loadError) text = conversation.loadError;
@@ -376,18 +394,24 @@ export class ChatView {
     this.bannerRetry.hidden = !canRetry;
   }
 
-  /** Adds a dismissable notice (the same text twice shows once). */
-  notify(text) {
-    for (const item of this.notice.children) {
+  /**
+   * Adds a dismissable notice (the same text twice shows once): a problem, or with
+   * `polite` news such as a move to another room, read out without interrupting.
+   */
+  notify(text, { polite = false } = {}) {
+    const notice = polite ? this.infoNotice : this.notice;
+    for (const item of notice.children) {
       if (item.firstElementChild.textContent === text) return;
     }
     const item = element('div', 'notice-item');
     const dismiss = element('button', 'link-button', 'Dismiss');
     dismiss.type = 'button';
     item.append(element('span', 'notice-text', text), dismiss);
-    this.notice.append(item);
-    while (this.notice.children.length > MAX_NOTICES) this.notice.firstElementChild.remove();
-    this.notice.hidden = false;
+    notice.append(item);
+    while (notice.children.length > MAX_NOTICES) notice.firstElementChild.remove();
+    // The polite region is never hidden: screen readers only announce changes to
+    // a live region they have been watching since it appeared.
+    if (notice === this.notice) notice.hidden = false;
   }
 
   /** Shows (or with '' clears) an error under the composer. */

@@ -1,8 +1,13 @@
 """Browser fixtures: Debian's chromium driven by Playwright (no downloaded browser)."""
 
 import shutil
+import subprocess
+import sys
+import uuid
 
 import pytest
+
+from tests.server import PASSWORD, ROOT, base_env
 
 # Chromium's background services would try to reach the network, which is closed here.
 CHROMIUM_ARGS = [
@@ -48,3 +53,37 @@ def new_page(chromium):
     yield _new_page
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def signed_up(site_server, new_page):
+    """Signs a new person up through the sign-up page; returns their page, once connected."""
+    from playwright.sync_api import expect
+
+    def _signed_up(username: str):
+        page = new_page()
+        page.goto(site_server.url + "/accounts/signup/")
+        page.fill("#id_username", username)
+        page.fill("#id_password1", PASSWORD)
+        page.fill("#id_password2", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("body")).to_have_attribute("data-socket-state", "open", timeout=10_000)
+        return page
+
+    return _signed_up
+
+
+@pytest.fixture(scope="module")
+def staff_login(site_server, site_database):
+    """A superuser in the site's database: (username, password)."""
+    username = f"root{uuid.uuid4().hex[:6]}"
+    env = base_env(DATABASE_URL=site_database.url, DJANGO_SUPERUSER_PASSWORD=PASSWORD)
+    command = ["manage.py", "createsuperuser", "--noinput", "--username", username]
+    subprocess.run(
+        [sys.executable, *command, "--email", f"{username}@example.com"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return username, PASSWORD

@@ -4,14 +4,12 @@ run; the admin works under the site's Content-Security-Policy.
 """
 
 import re
-import subprocess
-import sys
 import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.server import PASSWORD, ROOT, base_env
+from tests.server import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -175,22 +173,6 @@ def test_a_user_named_proto_can_chat_and_be_listed(site_server, new_page):
 
 
 # --- The admin under the Content-Security-Policy -----------------------------------
-
-
-@pytest.fixture(scope="module")
-def staff_login(site_server, site_database):
-    """A superuser in the site's database: (username, password)."""
-    username = f"root{uuid.uuid4().hex[:6]}"
-    env = base_env(DATABASE_URL=site_database.url, DJANGO_SUPERUSER_PASSWORD=PASSWORD)
-    command = ["manage.py", "createsuperuser", "--noinput", "--username", username]
-    subprocess.run(
-        [sys.executable, *command, "--email", f"{username}@example.com"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return username, PASSWORD
 
 
 def test_the_admin_works_under_the_policy_without_a_single_violation(
