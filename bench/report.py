@@ -1,10 +1,18 @@
-"""The run's results as a table, a JSON file, a chart, and a check against the site's goals."""
+"""The run's results as a table, a JSON file, a chart, and a check against the site's goals.
+
+The room run with stalled readers is shown beside the plain room run (paired table
+rows, a step-by-step comparison, a dashed line in the chart): its figures should
+match.
+"""
 
 import json
 from pathlib import Path
 
 TARGETS = ("site", "site-daphne", "naive", "raw")
 NOT_APPLICABLE = "n/a"
+# The two room runs: as it is, and with stalled readers in the room.
+ROOM_RUNS = ("room", "room_slow_reader")
+STALLED = "  with stalled readers"
 
 
 def _scenario(results: dict, target: str, name: str) -> dict | None:
@@ -21,21 +29,23 @@ def _step(results: dict, target: str, scenario: str, rate: int) -> dict | None:
 
 
 def ratios(results: dict) -> dict[str, float | None]:
-    """Room capacity of the site over the naive baseline's and over the raw server's."""
-    capacity = {
-        target: (_scenario(results, target, "room") or {}).get("capacity_deliveries_per_s")
-        for target in TARGETS
-    }
+    """Room capacity of the site over the naive baseline's and over the raw server's, and
+    the site's with stalled readers present over its own without them."""
 
-    def over(other: str) -> float | None:
-        if capacity["site"] is None or not capacity[other]:
+    def capacity(target: str, scenario: str = "room") -> float | None:
+        return (_scenario(results, target, scenario) or {}).get("capacity_deliveries_per_s")
+
+    def over(mine: float | None, other: float | None) -> float | None:
+        if mine is None or not other:
             return None
-        return round(capacity["site"] / capacity[other], 2)
+        return round(mine / other, 2)
 
+    site = capacity("site")
     return {
-        "room_capacity_site_over_naive": over("naive"),
-        "room_capacity_site_over_raw": over("raw"),
-        "room_capacity_site_over_site_daphne": over("site-daphne"),
+        "room_capacity_site_over_naive": over(site, capacity("naive")),
+        "room_capacity_site_over_raw": over(site, capacity("raw")),
+        "room_capacity_site_over_site_daphne": over(site, capacity("site-daphne")),
+        "room_capacity_stalled_readers_over_none": over(capacity("site", "room_slow_reader"), site),
     }
 
 
@@ -111,6 +121,49 @@ def _ms(value) -> str:
     return NOT_APPLICABLE if value is None else f"{value:g}"
 
 
+def _given_up(entry: dict) -> str:
+    """Stalled readers the server dropped, and their median life.
+
+    The server logs each socket it gives up as too slow; should its log count
+    differ, that count is shown too.
+    """
+    dropped, logged = entry["stalled_given_up"], entry["stalled_too_slow_logged"]
+    lifetime = entry["stalled_lifetime_s"]
+    after = f", {lifetime['median']:g} s" if lifetime else ""
+    return f"{dropped}{'' if logged == dropped else f' ({logged} logged)'}{after}"
+
+
+def room_comparison(results: dict) -> list[str]:
+    """Each room step without and with stalled readers, for every target that ran both."""
+    lines = []
+    for target in TARGETS:
+        plain = _scenario(results, target, "room")
+        stalled = _scenario(results, target, "room_slow_reader")
+        if not plain or not stalled:
+            continue
+        lines.append(
+            f"room steps on {target}, without | with stalled readers "
+            "(deliveries/s, p50 / p99 ms, lost):"
+        )
+        with_stalled = {s["rate"]: s for s in stalled["steps"]}
+        for step in plain["steps"]:
+            other = with_stalled.get(step["rate"])
+            lines.append(
+                f"  {step['rate']:>6}/s  {_step_figures(step):>34}  |  "
+                + (_step_figures(other) if other else "not run")
+            )
+        for rate in sorted(set(with_stalled) - {s["rate"] for s in plain["steps"]}):
+            lines.append(f"  {rate:>6}/s  {'not run':>34}  |  {_step_figures(with_stalled[rate])}")
+    return lines
+
+
+def _step_figures(step: dict) -> str:
+    return (
+        f"{step['deliveries_per_s']:,.0f}, {_ms(step['p50_ms'])} / {_ms(step['p99_ms'])}, "
+        f"{step['lost']:,}{'' if step['ok'] else ' BROKEN'}"
+    )
+
+
 def _rows(results: dict) -> list[tuple[str, list[str]]]:
     rows: list[tuple[str, list[str]]] = []
 
@@ -126,13 +179,19 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
                 cells.append(figure(entry))
         rows.append((label, cells))
 
-    row(
+    def room_rows(label: str, figure) -> None:
+        """The plain room run's row, and the same figure with stalled readers under it."""
+        row(label, "room", figure)
+        row(STALLED, "room_slow_reader", figure)
+
+    room_rows(
         "room: capacity, deliveries/s",
-        "room",
         lambda e: f"{e['capacity_deliveries_per_s']:,.0f} (at {e['capacity_send_rate']}/s)",
     )
-    row("room: p99 at capacity, ms", "room", lambda e: _ms(e["p99_at_capacity_ms"]))
-    row("room: first broken rate, msg/s", "room", lambda e: _ms(e["broke_at_rate"]))
+    room_rows("room: p99 at capacity, ms", lambda e: _ms(e["p99_at_capacity_ms"]))
+    room_rows("room: first broken rate, msg/s", lambda e: _ms(e["broke_at_rate"]))
+    room_rows("room: lost, all steps", lambda e: f"{sum(s['lost'] for s in e['steps']):,}")
+    row("stalled readers: dropped, median life", "room_slow_reader", _given_up)
     direct_steps = [(_scenario(results, t, "direct") or {}).get("steps", []) for t in TARGETS]
     for rate in sorted({step["rate"] for steps in direct_steps for step in steps}):
 
@@ -176,8 +235,14 @@ def table(results: dict) -> str:
     lines.append(
         f"room capacity ratios: site/naive {_ms(r['room_capacity_site_over_naive'])}, "
         f"site/raw {_ms(r['room_capacity_site_over_raw'])}, "
-        f"site/site-daphne {_ms(r.get('room_capacity_site_over_site_daphne'))}"
+        f"site/site-daphne {_ms(r.get('room_capacity_site_over_site_daphne'))}, "
+        f"site with/without stalled readers "
+        f"{_ms(r.get('room_capacity_stalled_readers_over_none'))}"
     )
+    comparison = room_comparison(results)
+    if comparison:
+        lines.append("")
+        lines += comparison
     lines.append("")
     lines.append("goals (site):")
     for g in results["goals"]:
@@ -195,7 +260,7 @@ def bottleneck_notes(results: dict) -> list[str]:
     """Every step in which the load generator, not the server, was saturated."""
     notes = []
     for target in TARGETS:
-        for scenario in ("room", "direct"):
+        for scenario in (*ROOM_RUNS, "direct"):
             for step in (_scenario(results, target, scenario) or {}).get("steps", []):
                 if step.get("loadgen_bound"):
                     busy = ", ".join(step["loadgen_busy"]) or "sending fell short"
@@ -210,7 +275,8 @@ def write_json(results: dict, path: Path) -> None:
 
 
 def chart(results: dict, path: Path) -> None:
-    """Draws room fan-out p99 latency against the offered send rate, one line per target."""
+    """Draws room fan-out p99 latency against the offered send rate, one line per target
+    (dashed: the same run with stalled readers in the room)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -224,16 +290,24 @@ def chart(results: dict, path: Path) -> None:
         "raw": "tab:green",
     }
     for target in TARGETS:
-        entry = _scenario(results, target, "room")
-        steps = [s for s in (entry or {}).get("steps", []) if s["p99_ms"] is not None]
-        if not steps:
-            continue
-        rates = [s["rate"] for s in steps]
-        p99 = [max(s["p99_ms"], 0.1) for s in steps]
-        axes.plot(rates, p99, "o-", color=colours[target], label=target)
-        lossy = [(s["rate"], max(s["p99_ms"], 0.1)) for s in steps if s["lost"]]
-        if lossy:
-            axes.plot(*zip(*lossy, strict=True), "x", color="black", markersize=10)
+        for scenario in ROOM_RUNS:
+            entry = _scenario(results, target, scenario)
+            steps = [s for s in (entry or {}).get("steps", []) if s["p99_ms"] is not None]
+            if not steps:
+                continue
+            stalled = scenario == "room_slow_reader"
+            rates = [s["rate"] for s in steps]
+            p99 = [max(s["p99_ms"], 0.1) for s in steps]
+            axes.plot(
+                rates,
+                p99,
+                "s--" if stalled else "o-",
+                color=colours[target],
+                label=f"{target}, stalled readers" if stalled else target,
+            )
+            lossy = [(s["rate"], max(s["p99_ms"], 0.1)) for s in steps if s["lost"]]
+            if lossy:
+                axes.plot(*zip(*lossy, strict=True), "x", color="black", markersize=10)
     axes.axhline(100, color="grey", linestyle="--", linewidth=1)
     # x in axes fraction, y in data: the label stays at the left edge on a log scale.
     axes.text(0.01, 110, "100 ms", color="grey", fontsize=8, transform=axes.get_yaxis_transform())
@@ -242,7 +316,7 @@ def chart(results: dict, path: Path) -> None:
     receivers = results["sizes"]["room_receivers"]
     axes.set_xlabel(f"offered send rate into the room, messages/s ({receivers} receivers)")
     axes.set_ylabel("delivery latency p99, ms")
-    axes.set_title("Room fan-out: p99 latency by send rate (x = messages lost)")
+    axes.set_title("Room fan-out: p99 by send rate (dashed: stalled readers; x = lost)")
     axes.grid(True, which="both", alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend()

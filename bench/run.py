@@ -72,8 +72,9 @@ def _start(name: str, work: Path, sizes: scenarios.Sizes, use_postgres: bool, lo
         return targets.site(
             work,
             accounts=scenarios.accounts_needed(sizes),
-            # Only the main site target runs the history scenario.
+            # Only the main site target runs the history and slow-reader scenarios.
             history=sizes.history_messages if name == "site" else 0,
+            long_history=scenarios.LONG_MESSAGES if name == "site" else 0,
             use_postgres=use_postgres,
             log=log,
             server_name="uvicorn" if name == "site" else "daphne",
@@ -124,7 +125,8 @@ def _code_version() -> dict:
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=targets.ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
+        # Trailing white space only: a porcelain line starts with a space (" M chat/x.py").
+        return done.stdout.rstrip()
 
     changed = git("status", "--porcelain", "--", "chat", "chatsite").splitlines()
     return {"commit": git("rev-parse", "HEAD"), "uncommitted": [line[3:] for line in changed]}

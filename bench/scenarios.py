@@ -5,7 +5,9 @@ deadline). Latency is measured end to end: the sender writes `time.time()` into 
 message body and the receiver subtracts it on arrival (all processes share the
 machine's clock). CPU time of the server, its Redis and every load-generator
 process is sampled around each step, so a saturated load generator is reported
-instead of being mistaken for a slow server.
+instead of being mistaken for a slow server. The room run is made twice: as it is,
+and with stalled readers in the room (clients that asked for megabytes and never
+read), whose figures must match the first.
 """
 
 import asyncio
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 import psutil
 
 from bench import wsclient
-from bench.targets import HOST, Target
+from bench.targets import HOST, STALLED_READER_LIMITS, Target
 
 # A target that passes a room step delivers everything with p99 at most this.
 ROOM_P99_LIMIT_MS = 100
@@ -40,6 +42,10 @@ LOADGEN_SATURATED = 0.9
 SEND_RATE_SHORTFALL = 0.95
 # A step that failed while other processes used this much of a core is repeated once.
 NOISY_OTHERS = 0.5
+# Messages in the room of long messages (targets.LONG_ROOM): the largest history page.
+LONG_MESSAGES = 100
+# How often the stalled readers are checked for having been dropped by the server.
+STALLED_CHECK_SECONDS = 0.5
 
 _ROOM_BODY = re.compile(rb'"body": ?"r(\d+) (\d+) (\d+\.\d+)')
 _DIRECT_BODY = re.compile(rb'"body": ?"d(\d+) (\d+) (\d+\.\d+) (\d+)')
@@ -67,6 +73,10 @@ class Sizes:
     history_messages: int
     history_clients: int
     history_requests: int
+    # Sockets that never read, in the room for the whole slow-reader run, each
+    # asking for this many pages of LONG_MESSAGES long messages.
+    stalled_readers: int
+    stalled_pages: int
     receiver_processes: int = 1
     settle_seconds: float = 1.5
 
@@ -90,6 +100,8 @@ FULL = Sizes(
     history_messages=1_000_000,
     history_clients=4,
     history_requests=400,
+    stalled_readers=3,
+    stalled_pages=8,
 )
 
 SMOKE = Sizes(
@@ -111,6 +123,8 @@ SMOKE = Sizes(
     history_messages=1_000,
     history_clients=2,
     history_requests=20,
+    stalled_readers=1,
+    stalled_pages=8,
     settle_seconds=0.5,
 )
 
@@ -123,6 +137,7 @@ def accounts_needed(sizes: Sizes) -> dict[str, int]:
         "presence": sizes.presence_users + 1,
         "conn": sizes.connection_users,
         "hist": sizes.history_clients,
+        "stall": sizes.stalled_readers,
     }
 
 
@@ -527,9 +542,125 @@ async def _pace(rate: float, count: int, send: Callable[[int], None]) -> float:
     return time.monotonic() - began
 
 
+class _StalledReaders:
+    """Sockets in the room that asked for megabytes and never read, kept there for a run.
+
+    Each asks for `stalled_pages` pages of the long messages and then reads nothing,
+    so the server's writes to it stall: the kernel's send buffer takes a megabyte or
+    two, the rest waits in the server. The site target lets them stay for the whole
+    run (targets.STALLED_READER_LIMITS); should the server give one up all the same
+    (4008, the connection dropped), another takes its place, as a client would that
+    reconnects after 4008 and stalls again.
+    """
+
+    def __init__(self, target: Target, run: Run) -> None:
+        sizes = run.sizes
+        self.target = target
+        self.users = target.accounts["stall"][: sizes.stalled_readers]
+        page = {"type": "history", "room": target.long_history["room"], "limit": LONG_MESSAGES}
+        self.requests = [json.dumps(page)] * sizes.stalled_pages
+        self.asked_chars = sizes.stalled_pages * LONG_MESSAGES * target.long_history["body_chars"]
+        self.readers: list[wsclient.StalledReader | None] = [None] * len(self.users)
+        self.opened_at = [0.0] * len(self.users)
+        self.given_up: list[float] = []  # when the server dropped one (time.monotonic())
+        self.lifetimes: list[float] = []  # seconds each dropped one was connected
+        self.errors: Counter = Counter()
+        self._keeper: asyncio.Task | None = None
+
+    @property
+    def present(self) -> int:
+        """How many are connected, as last checked."""
+        return sum(reader is not None for reader in self.readers)
+
+    async def _open(self, index: int) -> None:
+        try:
+            self.readers[index] = await wsclient.StalledReader.open(
+                HOST,
+                self.target.port,
+                self.target.path,
+                headers=self.target.headers(self.users[index][1]),
+                requests=self.requests,
+            )
+        except (OSError, TimeoutError, wsclient.HandshakeRefused) as error:
+            self.errors[_describe(error)] += 1
+            return
+        self.opened_at[index] = time.monotonic()
+
+    async def start(self) -> None:
+        """Opens every stalled reader, then keeps them in place until `stop()`."""
+        await asyncio.gather(*(self._open(i) for i in range(len(self.users))))
+        if self.present < len(self.users):
+            raise RuntimeError(f"stalled readers failed to open: {dict(self.errors)}")
+        self._keeper = asyncio.create_task(self._keep())
+
+    async def _keep(self) -> None:
+        """Replaces every stalled reader the server has dropped."""
+        while True:
+            await asyncio.sleep(STALLED_CHECK_SECONDS)
+            for index, reader in enumerate(self.readers):
+                if reader is not None and reader.dropped():
+                    now = time.monotonic()
+                    self.given_up.append(now)
+                    self.lifetimes.append(now - self.opened_at[index])
+                    reader.close()
+                    self.readers[index] = None
+            missing = [i for i, reader in enumerate(self.readers) if reader is None]
+            await asyncio.gather(*(self._open(i) for i in missing))
+
+    def given_up_since(self, moment: float) -> int:
+        """How many the server dropped after `moment` (time.monotonic())."""
+        return sum(at > moment for at in self.given_up)
+
+    async def stop(self) -> None:
+        """Stops replacing them and drops the connections."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        for reader in self.readers:
+            if reader is not None:
+                reader.close()
+
+    def summary(self) -> dict:
+        """The run's figures about the stalled readers, with the server's own count."""
+        # The server logs every socket it gives up as too slow; these users are
+        # this scenario's alone.
+        names = [f"socket too slow: user={name} " for name, _ in self.users]
+        log = self.target.server.log.read_text(errors="replace").splitlines()
+        ordered = sorted(self.lifetimes)
+        return {
+            "stalled_readers": len(self.users),
+            "stalled_server_limits": STALLED_READER_LIMITS,
+            "stalled_asked_chars": self.asked_chars,
+            "stalled_given_up": len(self.given_up),
+            "stalled_too_slow_logged": sum(any(n in line for n in names) for line in log),
+            "stalled_lifetime_s": {
+                "min": round(ordered[0], 1),
+                "median": round(ordered[len(ordered) // 2], 1),
+                "max": round(ordered[-1], 1),
+            }
+            if ordered
+            else None,
+            "stalled_open_errors": dict(self.errors),
+        }
+
+
 async def room(target: Target, run: Run) -> dict:
     """Stepped send rates into one room of receivers; capacity is the best clean step."""
+    return await _room_run(target, run, None)
+
+
+async def room_slow_reader(target: Target, run: Run) -> dict:
+    """The room run again, with stalled readers in the room from before its first step."""
+    stalled = _StalledReaders(target, run)
+    result = await _room_run(target, run, stalled)
+    return {**result, **stalled.summary()}
+
+
+async def _room_run(target: Target, run: Run, stalled: _StalledReaders | None) -> dict:
+    """Opens the room's receivers and senders (and stalled readers), then steps the rate."""
     sizes = run.sizes
+    label = _room_label(stalled)
     headers = _headers(target, "room", sizes.room_receivers + sizes.room_senders)
     receivers = _Receivers(
         target,
@@ -550,28 +681,38 @@ async def room(target: Target, run: Run) -> dict:
             raise RuntimeError(
                 f"only {opened} receivers and {len(senders)} senders opened: {dict(errors)}"
             )
+        if stalled is not None:
+            await stalled.start()
+            # Building their megabytes of answers keeps the server busy for a moment.
+            await quiesce(target)
         run.log(
-            f"{target.name}: room fan-out: {opened} receivers, {len(senders)} senders "
+            f"{target.name}: {label}: {opened} receivers, {len(senders)} senders "
             f"(receivers in {sizes.receiver_processes} process(es))"
+            + (f", {stalled.present} stalled readers" if stalled else "")
         )
-        await asyncio.sleep(sizes.settle_seconds)  # let the join's presence burst pass
+        # Let the join's presence burst pass (and the stalled readers' answers stall).
+        await asyncio.sleep(sizes.settle_seconds)
         meter = _meter(target, {"loadgen-main": os.getpid(), **receivers.pids})
         tag = uuid.uuid4().hex[:6]
         ids = itertools.count()
         for rate in sizes.room_rates:
             if run.out_of_time():
-                run.log(f"{target.name}: room fan-out: out of time, no more steps")
+                run.log(f"{target.name}: {label}: out of time, no more steps")
                 break
 
             async def attempt(rate=rate) -> dict:
                 step = next(ids)
-                return await _room_step(target, run, receivers, senders, meter, step, rate, tag)
+                return await _room_step(
+                    target, run, receivers, senders, meter, step, rate, tag, stalled
+                )
 
-            result = await _unless_noise(target, run, "room fan-out", attempt)
+            result = await _unless_noise(target, run, label, attempt)
             steps.append(result)
             if not result["ok"]:
                 break
     finally:
+        if stalled is not None:
+            await stalled.stop()
         await close_all(senders)
         await receivers.stop()
     clean = [s for s in steps if s["ok"]]
@@ -588,7 +729,11 @@ async def room(target: Target, run: Run) -> dict:
     }
 
 
-async def _room_step(target, run, receivers, senders, meter, step, rate, tag) -> dict:
+def _room_label(stalled: _StalledReaders | None) -> str:
+    return "room fan-out" if stalled is None else "room fan-out, stalled readers"
+
+
+async def _room_step(target, run, receivers, senders, meter, step, rate, tag, stalled) -> dict:
     sizes = run.sizes
     count = round(rate * sizes.room_step_seconds)
     expected = count * sizes.room_receivers
@@ -606,6 +751,8 @@ async def _room_step(target, run, receivers, senders, meter, step, rate, tag) ->
         )
 
     began = time.time()
+    step_began = time.monotonic()
+    present = stalled.present if stalled is not None else None
     meter.start()
     took = await _pace(rate, count, send)
     cpu = meter.stop()
@@ -629,8 +776,11 @@ async def _room_step(target, run, receivers, senders, meter, step, rate, tag) ->
         "cpu": cpu,
         **_judge_load(cpu, rate, achieved),
     }
+    if stalled is not None:
+        result["stalled_present"] = present  # at the step's start
+        result["stalled_given_up"] = stalled.given_up_since(step_began)
     result["ok"] = result["lost"] == 0 and (result["p99_ms"] or 0) <= ROOM_P99_LIMIT_MS
-    run.log(_step_line(target.name, "room fan-out", result))
+    run.log(_step_line(target.name, _room_label(stalled), result))
     return result
 
 
@@ -661,6 +811,11 @@ def _step_line(name: str, scenario: str, r: dict) -> str:
         f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, lost {r['lost']:,} of {r['expected']:,} "
         f"[cpu {cpu}] {'ok' if r['ok'] else 'BROKEN'}"
     )
+    if "stalled_present" in r:
+        line += (
+            f"\n    stalled readers: {r['stalled_present']} present at the start, "
+            f"{r['stalled_given_up']} given up by the server during the step"
+        )
     if r["loadgen_bound"]:
         why = f"{', '.join(r['loadgen_busy'])} above 90% of a core" if r["loadgen_busy"] else ""
         if r["send_rate_short"]:
@@ -952,10 +1107,13 @@ async def history(target: Target, run: Run) -> dict:
     return result
 
 
-# In this order: the connections scenario comes last, because a server that has
-# just opened and closed 10,000 sockets is not the same server for a while.
+# In this order: the slow-reader room run right after the plain one, so both meet
+# the server in the same state; the connections scenario comes last, because a
+# server that has just opened and closed 10,000 sockets is not the same server for
+# a while.
 SCENARIOS = {
     "room": room,
+    "room_slow_reader": room_slow_reader,
     "direct": direct,
     "presence": presence,
     "history": history,

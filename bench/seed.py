@@ -5,6 +5,7 @@ prints one JSON object on stdout.
 
     python -m bench.seed accounts '{"room": 110, "dm": 100}'
     python -m bench.seed history --room bench-history --count 1000000
+    python -m bench.seed history --room bench-long --count 100 --body-chars 4000
 """
 
 import argparse
@@ -35,6 +36,9 @@ from chat.models import Message, Room  # noqa: E402
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 SQLITE_CHUNK = 100_000
+# What a seeded body says before any padding; `--body-chars` pads it with this.
+BODY = "stored history message number "
+PADDING = " long"
 
 
 def accounts(spec: dict[str, int]) -> dict[str, list[tuple[str, str]]]:
@@ -65,8 +69,11 @@ def accounts(spec: dict[str, int]) -> dict[str, list[tuple[str, str]]]:
     return result
 
 
-def history(room_name: str, count: int, senders: int = 10) -> dict:
-    """Stores `count` messages in a new room, as the site would have: seq 1..count, no gaps."""
+def history(room_name: str, count: int, senders: int = 10, body_chars: int = 0) -> dict:
+    """Stores `count` messages in a new room, as the site would have: seq 1..count, no gaps.
+
+    With `body_chars`, every body is padded to that many characters.
+    """
     User = get_user_model()
     tag = uuid.uuid4().hex[:6]
     unusable = make_password(None)
@@ -82,15 +89,16 @@ def history(room_name: str, count: int, senders: int = 10) -> dict:
     start = datetime.now(UTC) - timedelta(milliseconds=count)
     began = time.monotonic()
     if connection.vendor == "postgresql":
-        _history_postgresql(room.pk, sender_ids, count, start)
+        _history_postgresql(room.pk, sender_ids, count, start, body_chars)
     else:
-        _history_sqlite(room.pk, sender_ids, count, start)
+        _history_sqlite(room.pk, sender_ids, count, start, body_chars)
     # The room's counter must match, or the next live message would reuse a seq.
     Room.objects.filter(pk=room.pk).update(last_seq=count)
     ids = Message.objects.filter(room_id=room.pk).order_by("id").values_list("id", flat=True)
     return {
         "room": room_name,
         "count": count,
+        "body_chars": body_chars,
         "first_id": ids.first(),
         "last_id": ids.last(),
         "seconds": round(time.monotonic() - began, 1),
@@ -102,9 +110,14 @@ def _columns() -> dict[str, str]:
     return {name: Message._meta.get_field(name).column for name in fields}
 
 
-def _history_postgresql(room_id: int, sender_ids: list[int], count: int, start: datetime) -> None:
+def _history_postgresql(
+    room_id: int, sender_ids: list[int], count: int, start: datetime, body_chars: int
+) -> None:
     """One INSERT … SELECT over generate_series: a million rows in seconds."""
     c = _columns()
+    body = "%(body)s::text || g"
+    if body_chars:
+        body = f"rpad({body}, %(chars)s, %(padding)s::text)"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -112,7 +125,7 @@ def _history_postgresql(room_id: int, sender_ids: list[int], count: int, start: 
                 ({c["sender"]}, {c["room"]}, {c["recipient"]}, {c["direct"]},
                  {c["body"]}, {c["client_id"]}, {c["seq"]}, {c["sent_at"]})
             SELECT (%(senders)s::bigint[])[1 + g %% %(k)s], %(room)s, NULL, NULL,
-                   'stored history message number ' || g, 'hist-' || g, g,
+                   {body}, 'hist-' || g, g,
                    %(start)s::timestamptz + g * interval '1 millisecond'
             FROM generate_series(1, %(count)s) AS g
             ORDER BY g
@@ -123,13 +136,18 @@ def _history_postgresql(room_id: int, sender_ids: list[int], count: int, start: 
                 "room": room_id,
                 "count": count,
                 "start": start,
+                "body": BODY,
+                "chars": body_chars,
+                "padding": PADDING,
             },
         )
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Message._meta.db_table}")
 
 
-def _history_sqlite(room_id: int, sender_ids: list[int], count: int, start: datetime) -> None:
+def _history_sqlite(
+    room_id: int, sender_ids: list[int], count: int, start: datetime, body_chars: int
+) -> None:
     """executemany in big transactions."""
     c = _columns()
     statement = (
@@ -143,7 +161,7 @@ def _history_sqlite(room_id: int, sender_ids: list[int], count: int, start: date
             (
                 sender_ids[g % k],
                 room_id,
-                f"stored history message number {g}",
+                _padded(f"{BODY}{g}", body_chars),
                 f"hist-{g}",
                 g,
                 # Django stores SQLite times as naive UTC text.
@@ -157,6 +175,13 @@ def _history_sqlite(room_id: int, sender_ids: list[int], count: int, start: date
         cursor.execute("ANALYZE")
 
 
+def _padded(body: str, chars: int) -> str:
+    """The body padded to `chars` characters, as PostgreSQL's rpad() does it."""
+    if not chars:
+        return body
+    return (body + PADDING * chars)[:chars]
+
+
 def main(argv: list[str]) -> None:
     """Parses the command line and prints the result as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -166,11 +191,12 @@ def main(argv: list[str]) -> None:
     history_cmd = commands.add_parser("history")
     history_cmd.add_argument("--room", default="bench-history")
     history_cmd.add_argument("--count", type=int, default=1_000_000)
+    history_cmd.add_argument("--body-chars", type=int, default=0, help="pad bodies to this")
     options = parser.parse_args(argv)
     if options.command == "accounts":
         result = accounts(json.loads(options.spec))
     else:
-        result = history(options.room, options.count)
+        result = history(options.room, options.count, body_chars=options.body_chars)
     json.dump(result, sys.stdout)
 
 

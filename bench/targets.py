@@ -33,7 +33,16 @@ HOST = "127.0.0.1"
 
 # Scenarios every target can run; the others need the site's features.
 COMMON = ("connections", "room")
-SITE_ONLY = ("direct", "presence", "history")
+SITE_ONLY = ("room_slow_reader", "direct", "presence", "history")
+# The room of long messages that stalled readers ask for: bodies as long as a user
+# may send (the contract's limit).
+LONG_ROOM = "bench-long"
+LONG_BODY_CHARS = 4000
+# The site gives a socket that does not read up after 10 s, or once 4 M characters
+# are queued for it. The stalled readers must stay in the room for a whole room run
+# (a minute or more), so the site target waits longer and queues more; no other
+# scenario has a client that does not read, so nothing else sees the difference.
+STALLED_READER_LIMITS = {"CHAT_SEND_STALL_SECONDS": "600", "CHAT_SEND_QUEUE_CHARS": "64000000"}
 
 
 def free_port() -> int:
@@ -166,6 +175,7 @@ class Target:
     # Site only: logged-in users per scenario, as (username, session key).
     accounts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     history: dict | None = None
+    long_history: dict | None = None
     database: str | None = None
 
     def headers(self, session: str | None = None) -> dict[str, str]:
@@ -211,15 +221,18 @@ def site(
     *,
     accounts: dict[str, int],
     history: int,
+    long_history: int = 0,
     use_postgres: bool,
     log,
     server_name: str = "uvicorn",
 ) -> Iterator[Target]:
     """Starts the site in Redis mode on a fresh database, with users, sessions and history.
 
-    `server_name` picks the server (CHAT_SERVER): the default uvicorn is the `site`
-    target with every scenario; daphne is `site-daphne`, with the room and direct
-    scenarios only, to show what the server choice is worth in the same run.
+    `history` short messages go to one room, `long_history` messages of
+    LONG_BODY_CHARS characters to another (LONG_ROOM). `server_name` picks the server
+    (CHAT_SERVER): the default uvicorn is the `site` target with every scenario;
+    daphne is `site-daphne`, with the room and direct scenarios only, to show what
+    the server choice is worth in the same run.
     """
     name = "site" if server_name == "uvicorn" else f"site-{server_name}"
     with (
@@ -236,11 +249,17 @@ def site(
             # One user may hold many sockets in the connections scenario.
             CHAT_MAX_SOCKETS="20000",
             CHAT_SERVER=server_name,
+            **STALLED_READER_LIMITS,
         )
         log(f"{name}: {vendor} database, migrating")
         _django(["manage.py", "migrate", "--noinput", "-v0"], env)
-        log(f"{name}: storing {history:,} history messages")
+        log(f"{name}: storing {history:,} history messages and {long_history} long ones")
         seeded = json.loads(_django(["-m", "bench.seed", "history", "--count", str(history)], env))
+        long_seeded = None
+        if long_history:
+            argv = ["-m", "bench.seed", "history", "--room", LONG_ROOM, "--count"]
+            argv += [str(long_history), "--body-chars", str(LONG_BODY_CHARS)]
+            long_seeded = json.loads(_django(argv, env))
         log(f"{name}: history stored in {seeded['seconds']} s; creating users and sessions")
         users = json.loads(_django(["-m", "bench.seed", "accounts", json.dumps(accounts)], env))
         server = Process(name, [sys.executable, "-m", "chatsite.server"], env, workdir)
@@ -256,6 +275,7 @@ def site(
                 redis=redis,
                 accounts=users,
                 history=seeded,
+                long_history=long_seeded,
                 database=vendor,
             )
         finally:

@@ -4,14 +4,17 @@ The `websockets` client spends about 30 µs of Python per received frame (measur
 on this machine), so one load-generator process could not take in more than about
 30,000 frames/s: it, not the server under test, would be the bottleneck. This
 client parses the server's (unmasked) frames in bulk from each TCP read, a few µs
-each, and reuses `websockets` for the handshake key and frame masking.
+each, and reuses `websockets` for the handshake key and frame masking. A
+`StalledReader` is the opposite: a client that asks for much and never reads.
 """
 
 import asyncio
 import base64
 import os
+import select
+import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from websockets.utils import accept_key
 
@@ -43,6 +46,32 @@ def _frame(opcode: int, payload: bytes) -> bytes:
     else:
         head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
     return head + mask + apply_mask(payload, mask)
+
+
+def _upgrade_request(
+    host: str, port: int, path: str, headers: dict[str, str] | None
+) -> tuple[bytes, str]:
+    """Builds the HTTP upgrade request; returns it and its Sec-WebSocket-Key."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), key
+
+
+def _check_upgrade(head: bytes, expected_accept: str) -> None:
+    """Raises HandshakeRefused unless the response head is a 101 that accepted our key."""
+    text = head.decode("latin-1")
+    status = int(text.split(" ", 2)[1])
+    accepted = f"sec-websocket-accept: {expected_accept}".lower() in text.lower()
+    if status != 101 or not accepted:
+        raise HandshakeRefused(status)
 
 
 class Socket(asyncio.Protocol):
@@ -107,13 +136,13 @@ class Socket(asyncio.Protocol):
         end = self._buffer.find(b"\r\n\r\n")
         if end < 0:
             return False
-        head = bytes(self._buffer[:end]).decode("latin-1")
+        head = bytes(self._buffer[:end])
         del self._buffer[: end + 4]
         self._handshaking = False
-        status = int(head.split(" ", 2)[1])
-        accepted = f"sec-websocket-accept: {self._expected_accept}".lower() in head.lower()
-        if status != 101 or not accepted:
-            self.opened.set_exception(HandshakeRefused(status))
+        try:
+            _check_upgrade(head, self._expected_accept)
+        except HandshakeRefused as refused:
+            self.opened.set_exception(refused)
             self.transport.close()
             return False
         self.opened.set_result(None)
@@ -175,17 +204,7 @@ async def connect(
 
     `on_text` receives every text frame from the first one on (otherwise use `recv()`).
     """
-    key = base64.b64encode(os.urandom(16)).decode()
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {host}:{port}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-        *(f"{name}: {value}" for name, value in (headers or {}).items()),
-    ]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    request, key = _upgrade_request(host, port, path, headers)
     loop = asyncio.get_running_loop()
 
     def protocol() -> Socket:
@@ -201,3 +220,77 @@ async def connect(
         socket.transport.close()
         raise
     return socket
+
+
+class StalledReader:
+    """A websocket whose client sent its requests and never reads what comes back.
+
+    The receive buffer is set as small as the kernel allows before connecting, so
+    the TCP window it advertises stays shut: once the answers outgrow the server's
+    kernel send buffer (a megabyte or two on loopback), the server's writes to this
+    socket stall until it gives the socket up.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLERR | select.POLLHUP)
+        self._dropped = False
+
+    @classmethod
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        path: str,
+        *,
+        headers: dict[str, str],
+        requests: Sequence[str],
+        open_timeout: float = 10,
+    ) -> "StalledReader":
+        """Opens the websocket, sends `requests` as text frames, and reads nothing more."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Before connecting, so the window advertised in the handshake is small too.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+        sock.setblocking(False)
+        request, key = _upgrade_request(host, port, path, headers)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(open_timeout):
+                await loop.sock_connect(sock, (host, port))
+                await loop.sock_sendall(sock, request)
+                # Byte by byte: nothing after the response head may be read.
+                head = bytearray()
+                while not head.endswith(b"\r\n\r\n"):
+                    byte = await loop.sock_recv(sock, 1)
+                    if not byte:
+                        raise ConnectionError("closed during the handshake")
+                    head += byte
+            _check_upgrade(bytes(head[:-4]), accept_key(key))
+            await loop.sock_sendall(sock, b"".join(_frame(OP_TEXT, r.encode()) for r in requests))
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock)
+
+    def dropped(self) -> bool:
+        """Tells whether the server has dropped the connection, without reading from it.
+
+        It sends a ping: a live server takes it in (only its writes are stuck), while
+        a connection the server has dropped answers with a reset.
+        """
+        if not self._dropped:
+            try:
+                self._sock.send(_frame(OP_PING, b""))
+            except BlockingIOError:
+                pass  # our own send buffer is full: still connected
+            except OSError:
+                self._dropped = True
+            else:
+                self._dropped = bool(self._poll.poll(0))
+        return self._dropped
+
+    def close(self) -> None:
+        """Drops the connection (unread data makes it a reset, as a vanished client's)."""
+        self._dropped = True
+        self._sock.close()

@@ -16,6 +16,14 @@ from tests.server import ROOT
 
 pytestmark = pytest.mark.server
 
+# What the room run with stalled readers reports besides the room run's figures.
+STALLED_FIGURES = (
+    "stalled_readers",
+    "stalled_asked_chars",
+    "stalled_given_up",
+    "stalled_too_slow_logged",
+)
+
 # The scenarios each target runs; every other scenario is reported as not applicable.
 RUNS = {
     "site": set(SCENARIOS),
@@ -33,11 +41,14 @@ def _figures(scenario: str, entry: dict) -> list:
     """The numbers each scenario must report."""
     if scenario == "connections":
         return [entry["opened"], entry["kib_per_connection"], entry["handshake"]["p99_ms"]]
-    if scenario in ("room", "direct"):
+    if scenario in ("room", "room_slow_reader", "direct"):
         assert entry["steps"], f"{scenario} ran no step"
-        values = [entry["capacity_deliveries_per_s"]] if scenario == "room" else []
+        values = [] if scenario == "direct" else [entry["capacity_deliveries_per_s"]]
         for step in entry["steps"]:
             values += [step["deliveries_per_s"], step["p50_ms"], step["p99_ms"], step["lost"]]
+        if scenario == "room_slow_reader":
+            values += [entry[figure] for figure in STALLED_FIGURES]
+            values += [step["stalled_present"] for step in entry["steps"]]
         return values
     if scenario == "presence":
         return [entry["settled_after_s"], entry["observer_frames_per_s"], entry["opened"]]
@@ -82,10 +93,18 @@ def test_smoke_run_reports_every_target_and_scenario(tmp_path):
             values = _figures(scenario, figures)
             assert all(_number(v) for v in values), (target, scenario, figures)
     assert results["targets"]["site"]["scenarios"]["history"]["messages"] == 1000
+    # The stalled readers were in the room before the first step, asking for megabytes.
+    stalled = results["targets"]["site"]["scenarios"]["room_slow_reader"]
+    assert stalled["steps"][0]["stalled_present"] == stalled["stalled_readers"] >= 1
+    assert stalled["stalled_asked_chars"] >= 1_000_000
     assert set(results["ratios"]) == {
         "room_capacity_site_over_naive",
         "room_capacity_site_over_raw",
         "room_capacity_site_over_site_daphne",
+        "room_capacity_stalled_readers_over_none",
     }
     assert "room: capacity" in done.stdout  # the table was printed
+    # with the run with stalled readers beside the room run, step by step
+    assert "  with stalled readers" in done.stdout
+    assert "room steps on site, without | with stalled readers" in done.stdout
     assert result_file.with_suffix(".png").stat().st_size > 0
