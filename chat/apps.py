@@ -1,14 +1,33 @@
-"""App configuration: connects the signal handlers once Django is ready."""
+"""App configuration: every listener of the chat is wired here, once Django is ready.
+
+The real-time plumbing knows no feature; what it calls back (who hears a layer
+reconnect, what reads the room list, what summarises a presence burst, what
+checks sessions) is set here, in one place, rather than by import side effects.
+"""
 
 from django.apps import AppConfig
 
 
 class ChatConfig(AppConfig):
-    """Registers the chat app and its signal handlers."""
+    """Registers the chat app, its signal handlers and its real-time listeners."""
 
     name = "chat"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Connects the logout, account-end and room-change handlers."""
-        from chat import signals  # noqa: F401
+        """Connects signals, and hands the plumbing the features' callbacks."""
+        from chat import presence, selectors, signals
+        from chat.db import db_call
+        from chat.realtime import fanout, layers, sockets
+
+        signals.connect()
+        # A reconnect of the layer's subscription may have lost live frames.
+        layers.on_layer_reconnect(sockets.resync_all)
+        # Users found online or gone by a heartbeat's sweep are announced.
+        presence.on_presence_change(presence.announce)
+        # A burst of presence frames becomes one online list per socket.
+        fanout.on_burst(presence.PRESENCE_BURST, presence.online_list_text)
+        fanout.set_room_reader(db_call(selectors.room_names, concurrent=True))
+        sockets.set_session_check(
+            lambda sessions: db_call(selectors.sessions_ended, concurrent=True)(sessions=sessions)
+        )

@@ -1,4 +1,6 @@
-"""Who is online: one entry per open socket; a user is online while one of theirs is.
+"""Who is online, and telling everyone when that changes.
+
+One entry per open socket; a user is online while one of theirs is.
 
 `get_presence()` gives the store for this configuration: in process for the
 embedded mode, in Redis when REDIS_URL is set, so every server process shares one
@@ -15,9 +17,15 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat.background import repeat
+from chat import groups
+from chat.protocol import encode, presence_frame, users_frame
+from chat.realtime.background import repeat
+from chat.realtime.publish import publish
 
 logger = logging.getLogger(__name__)
+
+# The name under which presence frames are published as a burst (see chat.realtime.fanout).
+PRESENCE_BURST = "presence"
 
 # Called with (user, online) when maintenance finds a transition (Redis mode).
 Listener = Callable[[str, bool], Awaitable[None]]
@@ -285,3 +293,43 @@ def reset_presence() -> None:
     if isinstance(_store, RedisPresence) and _store._maintenance is not None:
         _store._maintenance.cancel()
     _store = None
+
+
+# --- Announcements -------------------------------------------------------------
+
+
+async def presence_join(*, user: str, socket: str) -> Joined:
+    """Registers a socket and announces the user when it is their first."""
+    joined = await get_presence().add(user=user, socket=socket)
+    if joined.first:
+        await announce(user, True)
+    return joined
+
+
+async def presence_leave(*, user: str, socket: str) -> None:
+    """Forgets a socket and announces the user offline when it was their last."""
+    if await get_presence().remove(user=user, socket=socket):
+        await announce(user, False)
+
+
+async def announce(user: str, online: bool) -> None:
+    """Publishes a user's coming online or going offline to every socket.
+
+    Not to the user's own sockets (`hello` told them); as part of the "presence"
+    burst, which each process gathers for CHAT_PRESENCE_WINDOW_SECONDS.
+    """
+    frame = presence_frame(user=user, online=online)
+    await publish([groups.EVERYONE], frame, except_user=user, burst=PRESENCE_BURST)
+
+
+async def online_list_text() -> str | None:
+    """The summary of a presence burst: one `users` frame with the whole online list.
+
+    None (send the changes one by one after all) when the list cannot be read.
+    """
+    try:
+        online = await get_presence().online()
+    except (RedisError, OSError) as exc:
+        logger.warning("presence list unavailable: %s", exc.__class__.__name__)
+        return None
+    return encode(users_frame(online=online))

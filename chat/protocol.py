@@ -9,8 +9,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Any
+
+from chat.errors import ChatError, ErrorCode
 
 MAX_FRAME_BYTES = 64 * 1024
 MAX_BODY_CHARS = 4000
@@ -48,34 +50,8 @@ class CloseCode(IntEnum):
     TOO_MANY_SOCKETS = 4029
 
 
-class ErrorCode(StrEnum):
-    """The `code` of an `error` frame."""
-
-    BAD_FRAME = "bad_frame"
-    EMPTY = "empty"
-    TOO_LONG = "too_long"
-    UNKNOWN_USER = "unknown_user"
-    UNKNOWN_ROOM = "unknown_room"
-    RATE_LIMITED = "rate_limited"
-    UNAVAILABLE = "unavailable"
-
-
-class ProtocolError(Exception):
-    """A refused frame; becomes one `error` frame and leaves the socket open."""
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        detail: str,
-        *,
-        client_id: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.client_id = client_id
-        self.retry_after = retry_after
+class ProtocolError(ChatError):
+    """A frame off the contract; becomes one `error` frame and leaves the socket open."""
 
 
 # --- Client frames ------------------------------------------------------------
@@ -378,11 +354,13 @@ def sync_frame(*, messages: list[StoredMessage], has_more: bool, after: int) -> 
     }
 
 
-def error_frame(error: ProtocolError) -> dict[str, Any]:
+def error_frame(error: ChatError) -> dict[str, Any]:
     """Builds the `error` frame for a refused frame."""
     frame: dict[str, Any] = {"type": "error", "code": str(error.code), "detail": error.detail}
     if error.client_id is not None:
         frame["client_id"] = error.client_id
+    if error.message_id is not None:
+        frame["id"] = error.message_id
     if error.retry_after is not None:
         frame["retry_after"] = error.retry_after
     return frame

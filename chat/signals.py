@@ -8,10 +8,10 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 
-from chat import services
+from chat import accounts
 from chat.models import Room
+from chat.realtime import publish
 
 
 def _after_commit(publish) -> None:
@@ -21,28 +21,33 @@ def _after_commit(publish) -> None:
     transaction.on_commit(publish, robust=True)
 
 
-@receiver(user_logged_out)
 def close_sockets_on_logout(sender, request, user, **kwargs) -> None:
     """Closes every socket of the session being logged out."""
     if request is not None and request.session.session_key:
-        services.session_end(session_key=request.session.session_key)
+        accounts.session_end(session_key=request.session.session_key)
 
 
-@receiver(post_save, sender=settings.AUTH_USER_MODEL)
 def close_sockets_of_inactive_user(sender, instance, created, **kwargs) -> None:
     """Closes every socket of a user saved as inactive, on every process."""
     if not created and not instance.is_active:
-        _after_commit(partial(services.account_end, user_id=instance.pk))
+        _after_commit(partial(accounts.account_end, user_id=instance.pk))
 
 
-@receiver(post_delete, sender=settings.AUTH_USER_MODEL)
 def close_sockets_of_deleted_user(sender, instance, **kwargs) -> None:
     """Closes every socket of a deleted user, on every process."""
-    _after_commit(partial(services.account_end, user_id=instance.pk))
+    _after_commit(partial(accounts.account_end, user_id=instance.pk))
 
 
-@receiver(post_save, sender=Room)
-@receiver(post_delete, sender=Room)
 def announce_room_change(sender, **kwargs) -> None:
     """Lets open sockets join a new or renamed room and leave a deleted one."""
-    _after_commit(services.rooms_changed)
+    _after_commit(publish.rooms_changed)
+
+
+def connect() -> None:
+    """Connects the handlers above to their signals (called once, from ChatConfig.ready)."""
+    user_logged_out.connect(close_sockets_on_logout, dispatch_uid="chat.logout")
+    user = settings.AUTH_USER_MODEL
+    post_save.connect(close_sockets_of_inactive_user, sender=user, dispatch_uid="chat.inactive")
+    post_delete.connect(close_sockets_of_deleted_user, sender=user, dispatch_uid="chat.deleted")
+    post_save.connect(announce_room_change, sender=Room, dispatch_uid="chat.room.saved")
+    post_delete.connect(announce_room_change, sender=Room, dispatch_uid="chat.room.deleted")

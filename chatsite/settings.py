@@ -184,7 +184,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # Pub/sub, not the core layer: see docs/architecture.md for the measurement.
-            "BACKEND": "chat.layers.ChatPubSubLayer",
+            "BACKEND": "chat.realtime.layers.ChatPubSubLayer",
             # redis-py's default socket timeout races the layer's blocking reads.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }

@@ -36,7 +36,7 @@ def redis_settings(url: str) -> dict:
         "REDIS_URL": url,
         "CHANNEL_LAYERS": {
             "default": {
-                "BACKEND": "chat.layers.ChatPubSubLayer",
+                "BACKEND": "chat.realtime.layers.ChatPubSubLayer",
                 "CONFIG": {"hosts": [{"address": url, "socket_timeout": 30}]},
             }
         },

@@ -14,9 +14,9 @@ import pytest
 from django.test import Client
 from django.utils import formats, timezone
 
+from chat.messaging.store import message_store
 from chat.models import Message, Room
 from chat.protocol import Send
-from chat.services import message_store
 from tests.conftest import PASSWORD, login_client
 from tests.server import ROOT, Browser, ChatClient, ServerProcess
 

@@ -3,8 +3,8 @@
 import pytest
 from asgiref.sync import sync_to_async
 
+from chat.messaging.store import message_store
 from chat.protocol import Send
-from chat.services import message_store
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

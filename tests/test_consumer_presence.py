@@ -183,13 +183,13 @@ async def test_a_few_changes_still_arrive_as_presence_frames(connect, people, se
 
 
 async def test_a_socket_that_fails_leaves_no_ghost_online(people, connect, monkeypatch):
-    from chat.consumers import ChatConsumer
+    from chat.handlers import HANDLERS
     from chat.protocol import Ping
 
-    async def broken(consumer, frame):
+    async def broken(socket, frame):
         raise RuntimeError("a bug in a handler")
 
-    monkeypatch.setitem(ChatConsumer._handlers, Ping, broken)
+    monkeypatch.setitem(HANDLERS, Ping, broken)
     alice = await connect(people[0])
     _, _, bob = await open_socket(people[1])  # not `connect`: it would close it again
     assert (await bob.receive())["type"] == "hello"

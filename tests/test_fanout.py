@@ -3,7 +3,7 @@
 import pytest
 from channels.layers import InMemoryChannelLayer
 
-from chat.fanout import Fanout
+from chat.realtime.fanout import Fanout
 
 
 class _Socket:
@@ -17,7 +17,7 @@ class _Socket:
             raise RuntimeError("this socket's write failed")
         self.frames.append(text)
 
-    def session_ended(self) -> None: ...
+    def end(self, code: int) -> None: ...
 
     def resync(self) -> None: ...
 
@@ -32,6 +32,6 @@ async def test_one_failing_socket_does_not_keep_a_frame_from_the_others(position
     await fanout.join(sockets[0], {"room.general"})
     await fanout.join(sockets[1], {"room.general"})
     await fanout.join(sockets[2], {"room.general"})
-    await fanout._deliver({"type": "chat.message", "group": "room.general", "text": "frame"})
+    await fanout._deliver({"type": "chat.frame", "group": "room.general", "text": "frame"})
     for index, socket in enumerate(sockets):
         assert socket.frames == ([] if index == position else ["frame"])

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from chat.outbox import Outbox, run_eagerly
+from chat.realtime.outbox import Outbox, run_eagerly
 
 
 class _Transport:

@@ -9,7 +9,7 @@ import time
 import pytest
 from channels.layers import InMemoryChannelLayer, channel_layers
 
-from chat.fanout import get_fanout
+from chat.realtime.fanout import get_fanout
 from tests.conftest import REDIS_MODE
 
 # Memberships of the in-memory layer end after GROUP_EXPIRY seconds (whole

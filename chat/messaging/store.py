@@ -1,48 +1,27 @@
-"""Writes and the real-time events they cause: storing and publishing messages, presence.
-
-Every change that some socket must hear about is published from here and only here.
+"""Storing messages: once per client_id, with `seq`s that have no gaps and ids that
+commit in order, and the lock that keeps store and publish in one order across
+processes.
 """
 
-import asyncio
 import contextlib
 import fcntl
 import logging
-import weakref
 import zlib
 from collections import Counter
-from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
-from limits.errors import StorageError
-from redis.exceptions import RedisError
 
-from chat import groups, selectors
-from chat.db import db_call
-from chat.layers import group_send_many
+from chat.errors import OUTAGES, AccountEnded, ChatError, ErrorCode
+from chat.messaging import reads
 from chat.models import DirectConversation, Message, Room
-from chat.presence import Joined, get_presence, on_presence_change
-from chat.protocol import (
-    ErrorCode,
-    ProtocolError,
-    Send,
-    StoredMessage,
-    encode,
-    is_storable,
-    message_frame,
-    presence_frame,
-)
+from chat.protocol import Send, StoredMessage, is_storable
 
 logger = logging.getLogger(__name__)
-
-# What a dependency outage looks like from here: the database, Redis, the network.
-OUTAGES = (DatabaseError, RedisError, StorageError, OSError)
 
 # Key of the PostgreSQL advisory lock that makes message ids commit in id order.
 _MESSAGE_ID_LOCK = zlib.crc32(b"chat.message.id")
@@ -65,13 +44,6 @@ class Posted:
     recipient_id: int | None = None
 
 
-class AccountEnded(Exception):
-    """The sender's account was deactivated or deleted: nothing of the send is stored.
-
-    The socket edge ends that socket with close code 4001 (session ended).
-    """
-
-
 def _lock_message_ids() -> None:
     """Serialises the id-to-commit step of every message.
 
@@ -79,7 +51,7 @@ def _lock_message_ids() -> None:
     in the other order; a client that keeps "the largest id seen" would then skip
     the late one during `sync`. Holding this lock from insert to commit makes ids
     visible in increasing order. SQLite already admits one writer at a time.
-    Under `_publish_order_lock` (same key, held by the session) this is redundant
+    Under `order_lock` (same key, held by the session) this is redundant
     and skipped: one round trip less per batch.
     """
     if connection.vendor == "postgresql" and not _order_locked.get():
@@ -90,7 +62,7 @@ def _lock_message_ids() -> None:
 def message_store(*, sender, send: Send) -> Posted:
     """Stores a message once per (sender, client_id) and returns it.
 
-    Raises ProtocolError for an unknown room or recipient, AccountEnded for a
+    Raises ChatError for an unknown room or recipient, AccountEnded for a
     sender whose account ended; stores nothing then.
     """
     (result,) = message_store_many(sends=[(sender, send)])
@@ -105,7 +77,7 @@ def message_store_many(*, sends: list[tuple[Any, Send]]) -> list[Posted | Except
     A send whose (sender, client_id) is already stored, earlier or in this batch,
     gets that message back with `created` false. A send refused on its own gets,
     instead of a Posted, the exception that answers it and takes no seq: a
-    ProtocolError (unknown room or user), AccountEnded (its sender was deactivated
+    ChatError (unknown room or user), AccountEnded (its sender was deactivated
     or deleted), or an outage met after the sends before it were stored. Only an
     outage before anything was stored is raised, for the whole batch.
     """
@@ -126,7 +98,7 @@ def _store(
     for index, (_, send) in enumerate(sends):
         if not all(map(is_storable, (send.body, send.client_id, send.room or "", send.to or ""))):
             client_id = send.client_id if is_storable(send.client_id) else None
-            results[index] = ProtocolError(
+            results[index] = ChatError(
                 ErrorCode.BAD_FRAME,
                 "the message holds text that cannot be stored",
                 client_id=client_id,
@@ -138,7 +110,7 @@ def _store(
         .objects.filter(pk__in={u.pk for u, _ in readable}, is_active=True)
         .values_list("pk", flat=True)
     )
-    previous = selectors.messages_by_client_id(keys={(u.pk, s.client_id) for u, s in readable})
+    previous = reads.messages_by_client_id(keys={(u.pk, s.client_id) for u, s in readable})
     rooms = {r.name: r for r in Room.objects.filter(name__in={s.room for _, s in readable})}
     recipients = {
         user.get_username(): user
@@ -158,11 +130,11 @@ def _store(
         elif key in first:
             continue  # a repeat inside this batch: answered below, once the first is stored
         elif send.room is not None and send.room not in rooms:
-            results[index] = ProtocolError(
+            results[index] = ChatError(
                 ErrorCode.UNKNOWN_ROOM, f"no room named {send.room!r}", client_id=send.client_id
             )
         elif send.to is not None and send.to not in recipients:
-            results[index] = ProtocolError(
+            results[index] = ChatError(
                 ErrorCode.UNKNOWN_USER, f"no user named {send.to!r}", client_id=send.client_id
             )
         else:
@@ -211,13 +183,13 @@ def _store_each_alone(batch: list[tuple[int, Any, Send]]) -> dict[int, Posted | 
     return results
 
 
-def _stored_meanwhile(sender, send: Send, failure: Exception) -> Posted | ProtocolError:
+def _stored_meanwhile(sender, send: Send, failure: Exception) -> Posted | ChatError:
     """Answers a send whose own transaction failed: the message stored meanwhile, or a refusal.
 
     Another process may have stored the same client_id; otherwise this send alone
     is refused, with nothing stored.
     """
-    found = selectors.messages_by_client_id(keys={(sender.pk, send.client_id)})
+    found = reads.messages_by_client_id(keys={(sender.pk, send.client_id)})
     if found:
         return Posted(message=next(iter(found.values())), created=False)
     # The class only: a database's message may quote the body.
@@ -227,10 +199,10 @@ def _stored_meanwhile(sender, send: Send, failure: Exception) -> Posted | Protoc
     if isinstance(failure, IntegrityError):
         # Lost a race twice (a row it needs deleted between read and commit): a
         # retry reads afresh.
-        return ProtocolError(
+        return ChatError(
             ErrorCode.UNAVAILABLE, "the message was not stored; retry", client_id=send.client_id
         )
-    return ProtocolError(
+    return ChatError(
         ErrorCode.BAD_FRAME, "the database cannot store this message", client_id=send.client_id
     )
 
@@ -240,7 +212,7 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
     _lock_message_ids()
     # Direct conversations: one row per pair, created on the first message.
     pairs = {
-        selectors.direct_pair(sender.pk, recipients[send.to].pk)
+        reads.direct_pair(sender.pk, recipients[send.to].pk)
         for _, sender, send in batch
         if send.to is not None
     }
@@ -249,7 +221,7 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
     def conversation(sender, send) -> tuple[str, int]:
         if send.room is not None:
             return Room._meta.db_table, rooms[send.room].pk
-        pair = selectors.direct_pair(sender.pk, recipients[send.to].pk)
+        pair = reads.direct_pair(sender.pk, recipients[send.to].pk)
         return DirectConversation._meta.db_table, directs[pair]
 
     # Each conversation's counter moves once by its number of new messages.
@@ -344,131 +316,9 @@ def _take_seqs(table: str, counts: dict[int, int]) -> dict[int, int]:
         return {pk: last - counts[pk] + 1 for pk, last in cursor.fetchall()}
 
 
-def _publications(
-    message: StoredMessage, sender_id: int, recipient_id: int | None
-) -> list[tuple[str, dict]]:
-    """The (group, event) pairs that carry a stored message to every socket that may see it."""
-    text = encode(message_frame(message))
-    if message.room is not None:
-        targets = [groups.room_group(message.room)]
-    else:
-        # A direct message reaches the two parties' sockets and nobody else's.
-        targets = [groups.user_group(sender_id)]
-        if recipient_id != sender_id:
-            targets.append(groups.user_group(recipient_id))
-    # `group` tells each process's fan-out which of its sockets to write to.
-    return [(group, {"type": "chat.message", "group": group, "text": text}) for group in targets]
-
-
-@dataclass(slots=True)
-class _Pending:
-    sender: Any
-    send: Send
-    acknowledge: Callable[[Posted], None]
-    future: asyncio.Future
-
-
-class _Batcher:
-    """Writes, acknowledges and publishes this process's sends, in batches and in id order.
-
-    Nothing waits on a timer: a lone send is written at once; under load, every
-    send that queued up during one write shares the next one, so the database sees
-    one lock, one insert and one commit per batch instead of per message.
-    """
-
-    MAX_BATCH = 200
-
-    def __init__(self) -> None:
-        self._pending: list[_Pending] = []
-        self._writer: asyncio.Task | None = None
-
-    async def send(self, pending: _Pending) -> Posted:
-        """Queues one send; returns once it is stored, acknowledged and published."""
-        self._pending.append(pending)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        return await pending.future
-
-    async def _write(self) -> None:
-        write = db_call(_write_batch)
-        while self._pending:
-            batch = self._pending[: self.MAX_BATCH]
-            del self._pending[: self.MAX_BATCH]
-            results = await self._results(write, batch)
-            for pending, result in zip(batch, results, strict=True):
-                if pending.future.done():  # the socket went away meanwhile
-                    continue
-                if isinstance(result, Exception):
-                    pending.future.set_exception(result)
-                else:
-                    pending.future.set_result(result)
-
-    async def _results(self, write, batch: list[_Pending]) -> list[Posted | Exception]:
-        """Writes a batch and returns one result per send; an exception answers its send."""
-        try:
-            return await write(batch)
-        except OUTAGES as outage:
-            # A real outage, met before anything was stored: every send says so.
-            return [outage] * len(batch)
-        except Exception as fault:
-            # Not an outage, so a fault that may belong to one send: each send
-            # alone, so that it fails no one else. Its sender's socket raises it.
-            if len(batch) == 1:
-                return [fault]
-            results = []
-            for pending in batch:
-                results += await self._results(write, [pending])
-            return results
-
-
-def _write_batch(batch: list[_Pending]) -> list[Posted | Exception]:
-    """Stores a batch, then acknowledges and publishes it while holding the order lock.
-
-    Message ids already commit in id order; holding the lock until the batch is
-    also published makes every process publish in id order too, so each socket
-    receives live messages in id order and "the largest id seen" is a safe cursor
-    for `sync`.
-    """
-    results = None
-    try:
-        with _publish_order_lock():
-            results = message_store_many(sends=[(p.sender, p.send) for p in batch])
-            async_to_sync(_announce_batch)(batch, results)
-    except OUTAGES as outage:
-        if results is None:
-            raise
-        # Stored and acknowledged; only giving the lock back failed (a connection
-        # lost takes its session lock with it). The senders must not hear
-        # `unavailable` for messages that are stored.
-        logger.warning("releasing the message order lock failed: %s", type(outage).__name__)
-    return results
-
-
-async def _announce_batch(batch: list[_Pending], results: list) -> None:
-    events = []
-    for pending, result in zip(batch, results, strict=True):
-        if isinstance(result, Posted):
-            try:
-                # Only queues the frame on the sender's socket: nothing here waits
-                # on a client while the order lock is held.
-                pending.acknowledge(result)
-            except Exception:
-                # One sender's socket failing must not keep the batch from the others.
-                logger.exception("acknowledging message %s failed", result.message.id)
-            if result.created:
-                events += _publications(result.message, pending.sender.pk, result.recipient_id)
-    try:
-        # The whole batch in one round trip to Redis, in id order.
-        await group_send_many(get_channel_layer(), events)
-    except (RedisError, OSError) as exc:
-        # Stored all the same: every subscriber that lost Redis reconnects,
-        # closes its sockets with 4012, and their clients fetch it with sync.
-        logger.warning("publishing %d messages failed: %s", len(events), exc)
-
-
 @contextlib.contextmanager
-def _publish_order_lock():
-    """Holds the message-order lock across store and publish.
+def order_lock():
+    """Holds the message-order lock across store and publish (a batch, an edit, a reaction).
 
     PostgreSQL: a session-level advisory lock on the same key as the
     per-transaction one in `_lock_message_ids`, so it also spans the commit.
@@ -495,75 +345,3 @@ def _publish_order_lock():
                 fcntl.flock(handle, fcntl.LOCK_UN)
     else:
         yield
-
-
-_batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def message_send(*, sender, send: Send, acknowledge: Callable[[Posted], None]) -> Posted:
-    """Stores the message (once per client_id), acknowledges it, and publishes it if new.
-
-    The sender's `ack` goes out before the message frame, so a client sees its
-    message confirmed before it sees it arrive.
-    """
-    loop = asyncio.get_running_loop()
-    batcher = _batchers.get(loop)
-    if batcher is None:
-        batcher = _batchers[loop] = _Batcher()
-    pending = _Pending(sender, send, acknowledge, loop.create_future())
-    return await batcher.send(pending)
-
-
-async def presence_join(*, user: str, socket: str) -> Joined:
-    """Registers a socket and announces the user when it is their first."""
-    joined = await get_presence().add(user=user, socket=socket)
-    if joined.first:
-        await _announce(user=user, online=True)
-    return joined
-
-
-async def presence_leave(*, user: str, socket: str) -> None:
-    """Forgets a socket and announces the user offline when it was their last."""
-    if await get_presence().remove(user=user, socket=socket):
-        await _announce(user=user, online=False)
-
-
-async def _announce_change(user: str, online: bool) -> None:
-    await _announce(user=user, online=online)
-
-
-on_presence_change(_announce_change)
-
-
-async def _announce(*, user: str, online: bool) -> None:
-    event = {
-        "type": "chat.presence",
-        "group": groups.EVERYONE,
-        "user": user,
-        "online": online,
-        "text": encode(presence_frame(user=user, online=online)),
-    }
-    await get_channel_layer().group_send(groups.EVERYONE, event)
-
-
-def session_end(*, session_key: str) -> None:
-    """Closes every socket opened with this login session (logout)."""
-    _end_sockets(groups.session_group(session_key))
-
-
-def account_end(*, user_id: int) -> None:
-    """Closes every socket of a user whose account was deactivated or deleted, on every process."""
-    _end_sockets(groups.user_group(user_id))
-
-
-def _end_sockets(group: str) -> None:
-    async_to_sync(get_channel_layer().group_send)(group, {"type": "session.ended", "group": group})
-
-
-def rooms_changed() -> None:
-    """Tells every socket that the room list changed, so it joins or leaves room groups."""
-    async_to_sync(get_channel_layer().group_send)(
-        groups.EVERYONE, {"type": "rooms.changed", "group": groups.EVERYONE}
-    )

@@ -5,35 +5,48 @@ to 100 sockets of one process is queued 100 times, dispatched 100 times, and eac
 dispatch hops to a thread to close old database connections. Here the process has
 one channel; it joins a group when its first local socket does, and hands each
 event's frame, encoded once by the publisher, to the outbox of every local socket
-of that group (chat/outbox.py): it never waits on a socket. Presence changes are
-coalesced: a burst becomes one `users` frame per socket. Memberships are renewed
-for as long as they have members, since channel layers expire them.
+of that group (chat/realtime/outbox.py): it never waits on a socket, and it never
+learns what a frame means. Frames published as a named burst are gathered for a
+short window, and a burst too large is replaced by one summary frame. Memberships
+are renewed for as long as they have members, since channel layers expire them.
 """
 
 import asyncio
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from redis.exceptions import RedisError
 
-from chat import groups, selectors
-from chat.background import repeat
-from chat.db import db_call
 from chat.groups import EVERYONE
-from chat.layers import layer_ready
-from chat.presence import get_presence
-from chat.protocol import encode, users_frame
+from chat.realtime.background import repeat
+from chat.realtime.layers import layer_ready
+from chat.realtime.publish import CLOSE, FRAME, ROOMS_CHANGED
 
 logger = logging.getLogger(__name__)
 
-# Up to this many presence changes in one window are sent one frame each; more
-# become a single `users` frame with the whole list.
-PRESENCE_FRAMES_PER_WINDOW = 5
+# Up to this many frames of one burst in one window are sent one by one; more are
+# replaced by the burst's summary, when it has one.
+FRAMES_PER_BURST_WINDOW = 5
+
+# Set at start-up (chat.apps): what reads the room list, and the summary of each
+# named burst (a frame's text, or None to send the frames one by one after all).
+_room_reader: Callable[[], Awaitable[list[str]]] | None = None
+_summaries: dict[str, Callable[[], Awaitable[str | None]]] = {}
+
+
+def set_room_reader(reader: Callable[[], Awaitable[list[str]]]) -> None:
+    """Sets the function that reads the room list (cached per process by the fan-out)."""
+    global _room_reader
+    _room_reader = reader
+
+
+def on_burst(name: str, summarise: Callable[[], Awaitable[str | None]]) -> None:
+    """Sets the summary that replaces a burst of frames published with `burst=name`."""
+    _summaries[name] = summarise
 
 
 class Socket(Protocol):
@@ -49,8 +62,8 @@ class Socket(Protocol):
         """Asks the client to reconnect and sync: live frames may have been lost."""
         ...
 
-    def session_ended(self) -> None:
-        """Closes the socket because its login session ended."""
+    def end(self, code: int) -> None:
+        """Closes the socket with `code` (its session or account ended)."""
         ...
 
     def rooms_changed(self) -> None:
@@ -69,8 +82,8 @@ class Fanout:
         # join/leave await the layer; the lock keeps "first in, subscribe" and
         # "last out, unsubscribe" from interleaving.
         self._lock = asyncio.Lock()
-        self._presence: list[tuple[str, bool, str]] = []
-        self._presence_flush: asyncio.Task | None = None
+        self._bursts: dict[str, list[dict]] = defaultdict(list)
+        self._burst_flushes: dict[str, asyncio.Task] = {}
         self._rooms: asyncio.Future | None = None
         self._renewal: asyncio.Task | None = None
 
@@ -83,8 +96,7 @@ class Fanout:
         """
         rooms = self._rooms
         if rooms is None or (rooms.done() and (rooms.cancelled() or rooms.exception())):
-            read = db_call(selectors.room_names, concurrent=True)()
-            rooms = self._rooms = asyncio.ensure_future(read)
+            rooms = self._rooms = asyncio.ensure_future(_room_reader())
         return list(await asyncio.shield(rooms))
 
     async def ready(self) -> None:
@@ -168,52 +180,52 @@ class Fanout:
     async def _deliver(self, event: dict) -> None:
         kind = event["type"]
         members = list(self.members.get(event.get("group", ""), ()))
-        if kind == "chat.message":
-            _push_all(members, event["text"])
-        elif kind == "chat.presence":
-            self._presence.append((event["user"], event["online"], event["text"]))
-            if self._presence_flush is None or self._presence_flush.done():
-                self._presence_flush = asyncio.create_task(self._flush_presence())
-        elif kind == "session.ended":
+        if kind == FRAME:
+            burst = event.get("burst")
+            if burst is None:
+                _push_all(members, event["text"], event.get("except_user"))
+                return
+            self._bursts[burst].append(event)
+            flush = self._burst_flushes.get(burst)
+            if flush is None or flush.done():
+                self._burst_flushes[burst] = asyncio.create_task(self._flush_burst(burst))
+        elif kind == CLOSE:
             for socket in members:
-                socket.session_ended()
-        elif kind == "rooms.changed":
+                socket.end(event["code"])
+        elif kind == ROOMS_CHANGED:
             self._rooms = None
             for socket in members:
                 socket.rooms_changed()
         else:
             logger.warning("unknown event type %r", kind)
 
-    async def _flush_presence(self) -> None:
-        """Sends the presence changes of each window to every local socket, until none are left.
+    async def _flush_burst(self, name: str) -> None:
+        """Sends the frames of a burst window by window, until none are left.
 
-        Changes that arrive while a window is being sent (the online list is read
-        from Redis for a burst) make the next window rather than wait for a later event.
+        Frames that arrive while a window is being sent (its summary may be read
+        from Redis) make the next window rather than wait for a later event.
         """
-        while self._presence:
-            await self._flush_presence_window()
-
-    async def _flush_presence_window(self) -> None:
-        await asyncio.sleep(settings.CHAT_PRESENCE_WINDOW_SECONDS)
-        changes, self._presence = self._presence, []
-        sockets = list(self.members.get(groups.EVERYONE, ()))
-        online = None
-        if len(changes) > PRESENCE_FRAMES_PER_WINDOW:
-            try:
-                online = await get_presence().online()
-            except (RedisError, OSError) as exc:
-                logger.warning("presence list unavailable: %s", exc.__class__.__name__)
-        if online is None:
-            for user, _, text in changes:
-                # hello already told a socket that its own user is online.
-                _push_all([s for s in sockets if s.username != user], text)
-            return
-        _push_all(sockets, encode(users_frame(online=online)))
+        while self._bursts[name]:
+            await asyncio.sleep(settings.CHAT_PRESENCE_WINDOW_SECONDS)
+            events, self._bursts[name] = self._bursts[name], []
+            summary = None
+            summarise = _summaries.get(name)
+            if len(events) > FRAMES_PER_BURST_WINDOW and summarise is not None:
+                summary = await summarise()
+            if summary is None:
+                for event in events:
+                    members = self.members.get(event["group"], ())
+                    _push_all(list(members), event["text"], event.get("except_user"))
+                continue
+            for group in dict.fromkeys(event["group"] for event in events):
+                _push_all(list(self.members.get(group, ())), summary)
 
 
-def _push_all(sockets: Iterable[Socket], text: str) -> None:
+def _push_all(sockets: Iterable[Socket], text: str, except_user: str | None = None) -> None:
     """Queues a frame on each socket; one socket's failure does not keep it from the others."""
     for socket in sockets:
+        if socket.username == except_user:
+            continue
         try:
             socket.push(text)
         except Exception:

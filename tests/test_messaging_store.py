@@ -8,15 +8,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, connections, transaction
 
-from chat.models import DirectConversation, Message, Room
-from chat.protocol import ErrorCode, ProtocolError, Send
-from chat.services import (
+from chat.errors import AccountEnded, ChatError, ErrorCode
+from chat.messaging.store import (
     _MESSAGE_ID_LOCK,
-    AccountEnded,
     Posted,
     message_store,
     message_store_many,
 )
+from chat.models import DirectConversation, Message, Room
+from chat.protocol import Send
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL behaviour (runs in the PostgreSQL pass)"
@@ -64,7 +64,7 @@ def test_retry_returns_the_stored_message_unchanged(alice):
 
 @pytest.mark.django_db
 def test_unknown_room_stores_nothing_and_takes_no_seq(alice):
-    with pytest.raises(ProtocolError) as refused:
+    with pytest.raises(ChatError) as refused:
         message_store(sender=alice, send=Send(body="x", client_id="k", room="nope"))
     assert refused.value.code == ErrorCode.UNKNOWN_ROOM
     assert Message.objects.count() == 0
@@ -149,7 +149,7 @@ def _someone_waits_for_the_message_id_lock() -> bool:
 
 @pytest.mark.django_db
 def test_a_batch_answers_each_send_in_order(alice, bob):
-    from chat.services import message_store_many
+    from chat.messaging.store import message_store_many
 
     sends = [
         (alice, Send(body="r1", client_id="a", room="general")),
@@ -161,7 +161,7 @@ def test_a_batch_answers_each_send_in_order(alice, bob):
         (bob, Send(body="x", client_id="f", to="nobody")),
     ]
     results = message_store_many(sends=sends)
-    kinds = [r.code if isinstance(r, ProtocolError) else r.created for r in results]
+    kinds = [r.code if isinstance(r, ChatError) else r.created for r in results]
     assert kinds == [True, True, "unknown_room", False, True, True, "unknown_user"]
     # The repeat inside the batch is the first message, not a second one.
     assert results[3].message == results[0].message
@@ -179,7 +179,7 @@ async def test_concurrent_sends_of_one_process_share_batches_without_gaps(make_u
 
     from asgiref.sync import sync_to_async
 
-    from chat.services import message_send
+    from chat.messaging.batch import message_send
 
     users = [await sync_to_async(make_user)(f"s{n}") for n in range(5)]
     sends = [
@@ -239,7 +239,7 @@ def kind_of(result) -> str | bool:
     """What a client would be told: True (stored now), False (stored before) or the error."""
     if isinstance(result, Posted):
         return result.created
-    if isinstance(result, ProtocolError):
+    if isinstance(result, ChatError):
         return str(result.code)
     return type(result).__name__
 

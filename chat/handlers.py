@@ -1,0 +1,164 @@
+"""What a socket does with each client frame: one small handler per frame type, in one table.
+
+A new client frame is its parser in chat/protocol.py, one handler here, and the
+service it calls. Services and selectors refuse with `ChatError`; `handle` answers
+every refusal with one `error` frame, in one place.
+"""
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from chat.db import db_call
+from chat.errors import OUTAGES, AccountEnded, ChatError, ErrorCode
+from chat.messaging import reads
+from chat.messaging.batch import message_send
+from chat.messaging.store import Posted
+from chat.presence import get_presence
+from chat.protocol import (
+    CloseCode,
+    History,
+    Ping,
+    Send,
+    Sync,
+    Users,
+    ack_frame,
+    error_frame,
+    history_frame,
+    parse_client_frame,
+    pong_frame,
+    sync_frame,
+    users_frame,
+)
+from chat.ratelimit import message_rate_check, read_rate_check
+
+logger = logging.getLogger(__name__)
+
+
+class Socket(Protocol):
+    """What a handler needs of the socket it answers (ChatConsumer implements it)."""
+
+    user: Any
+    username: str
+
+    def send_frame(self, frame: dict[str, Any]) -> None:
+        """Queues one frame on the socket; never waits."""
+        ...
+
+    def end(self, code: int) -> None:
+        """Closes the socket with `code`."""
+        ...
+
+
+Handler = Callable[[Socket, Any], Awaitable[None]]
+HANDLERS: dict[type, Handler] = {}
+
+
+def handles(frame_type: type) -> Callable[[Handler], Handler]:
+    """Registers the decorated function as the handler of one client frame type."""
+
+    def register(handler: Handler) -> Handler:
+        HANDLERS[frame_type] = handler
+        return handler
+
+    return register
+
+
+async def handle(socket: Socket, text: str | None) -> None:
+    """Parses one client frame and runs its handler; a refusal becomes one `error` frame."""
+    try:
+        frame = parse_client_frame(text)
+        await HANDLERS[type(frame)](socket, frame)
+    except ChatError as error:
+        socket.send_frame(error_frame(error))
+    except AccountEnded:
+        # Deactivated or deleted meanwhile, maybe on another process: nothing was stored.
+        logger.info("account ended: user=%s", socket.username)
+        socket.end(CloseCode.SESSION_ENDED)
+
+
+@contextlib.contextmanager
+def unavailable_on_outage(what: str, client_id: str | None = None):
+    """Turns a database or Redis outage into an `unavailable` refusal."""
+    try:
+        yield
+    except OUTAGES as exc:
+        logger.warning("%s failed: %s", what, exc.__class__.__name__)
+        raise ChatError(
+            ErrorCode.UNAVAILABLE, f"{what} is unavailable; retry later", client_id=client_id
+        ) from None
+
+
+async def count_against(check, socket: Socket, what: str, client_id: str | None = None) -> None:
+    """Counts one action against a rate limit; refuses it with `rate_limited` when over."""
+    with unavailable_on_outage(what, client_id):
+        retry_after = await check(user_id=socket.user.pk)
+    if retry_after is not None:
+        logger.info("rate limited: user=%s %s", socket.username, what)
+        raise ChatError(
+            ErrorCode.RATE_LIMITED,
+            f"you are {what} too fast",
+            client_id=client_id,
+            retry_after=retry_after,
+        )
+
+
+async def read(selector, **kwargs):
+    """Runs a selector off the event loop; a database outage becomes `unavailable`."""
+    with unavailable_on_outage("the history"):
+        return await db_call(selector, concurrent=True)(**kwargs)
+
+
+@handles(Send)
+async def on_send(socket: Socket, frame: Send) -> None:
+    """Stores and publishes a message; the sender gets its `ack` first."""
+    await count_against(message_rate_check, socket, "sending messages", frame.client_id)
+
+    def acknowledge(posted: Posted) -> None:
+        socket.send_frame(ack_frame(posted.message))
+
+    with unavailable_on_outage("sending", frame.client_id):
+        await message_send(sender=socket.user, send=frame, acknowledge=acknowledge)
+
+
+@handles(History)
+async def on_history(socket: Socket, frame: History) -> None:
+    """Answers one page of a room's or a direct conversation's history."""
+    await count_against(read_rate_check, socket, "reading")
+    messages, has_more = await read(
+        reads.history_for_user,
+        user_id=socket.user.pk,
+        room=frame.room,
+        with_=frame.with_,
+        before=frame.before,
+        after=frame.after,
+        limit=frame.limit,
+    )
+    socket.send_frame(
+        history_frame(room=frame.room, with_=frame.with_, messages=messages, has_more=has_more)
+    )
+
+
+@handles(Sync)
+async def on_sync(socket: Socket, frame: Sync) -> None:
+    """Answers one page of everything visible after the client's cursor."""
+    await count_against(read_rate_check, socket, "reading")
+    messages, has_more = await read(
+        reads.message_sync_page, user_id=socket.user.pk, after=frame.after
+    )
+    socket.send_frame(sync_frame(messages=messages, has_more=has_more, after=frame.after))
+
+
+@handles(Users)
+async def on_users(socket: Socket, frame: Users) -> None:
+    """Answers the online list."""
+    with unavailable_on_outage("the online list"):
+        online = await get_presence().online()
+    socket.send_frame(users_frame(online=online))
+
+
+@handles(Ping)
+async def on_ping(socket: Socket, frame: Ping) -> None:
+    """Answers `pong`."""
+    socket.send_frame(pong_frame())

@@ -1,0 +1,88 @@
+"""This process's open sockets, and the watches over all of them at once.
+
+A layer reconnect asks every open socket to resync; a periodic check closes the
+sockets whose login session ended elsewhere. One task per process, not per socket.
+"""
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from django.conf import settings
+
+from chat.errors import OUTAGES
+from chat.protocol import CloseCode
+from chat.realtime.background import repeat
+
+logger = logging.getLogger(__name__)
+
+
+class OpenSocket(Protocol):
+    """What the watches need of an open socket (ChatConsumer implements it)."""
+
+    username: str
+    session_key: str
+    user_id: int
+
+    def resync(self) -> None:
+        """Asks the client to reconnect and sync: live frames may have been lost."""
+        ...
+
+    def end(self, code: int) -> None:
+        """Closes the socket with `code`."""
+        ...
+
+
+_open: "weakref.WeakSet[OpenSocket]" = weakref.WeakSet()
+_watches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
+    weakref.WeakKeyDictionary()
+)
+# Set at start-up (chat.apps): given {session key: user id}, returns the ended keys.
+_sessions_ended: Callable[[dict[str, int]], Awaitable[set[str]]] | None = None
+
+
+def set_session_check(check: Callable[[dict[str, int]], Awaitable[set[str]]]) -> None:
+    """Sets the function that tells which login sessions ended."""
+    global _sessions_ended
+    _sessions_ended = check
+
+
+def register(socket: OpenSocket) -> None:
+    """Counts a socket as open (it has sent `hello`), and starts the session watch."""
+    _open.add(socket)
+    loop = asyncio.get_running_loop()
+    task = _watches.get(loop)
+    if task is None or task.done():
+        _watches[loop] = loop.create_task(_watch_sessions())
+
+
+def forget(socket: OpenSocket) -> None:
+    """Stops counting a socket as open."""
+    _open.discard(socket)
+
+
+def resync_all() -> None:
+    """Asks every open socket of this process to reconnect and sync."""
+    for socket in list(_open):
+        socket.resync()
+
+
+async def _watch_sessions() -> None:
+    """Every CHAT_SESSION_CHECK_SECONDS, closes the sockets whose session ended (4001)."""
+    await repeat(
+        _check_sessions,
+        every=settings.CHAT_SESSION_CHECK_SECONDS,
+        name="session check",
+        expected=OUTAGES,
+    )
+
+
+async def _check_sessions() -> None:
+    sockets = list(_open)
+    ended = await _sessions_ended({socket.session_key: socket.user_id for socket in sockets})
+    for socket in sockets:
+        if socket.session_key in ended:
+            logger.info("session ended: user=%s", socket.username)
+            socket.end(CloseCode.SESSION_ENDED)

@@ -1,0 +1,91 @@
+"""The import rules of docs/architecture.md, held against the code.
+
+Each rule keeps one boundary: the real-time plumbing knows no feature, the socket
+layer touches no ORM, the wire format does no I/O, and the features never reach
+back into the socket.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+CHAT = Path(__file__).resolve().parent.parent / "chat"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            # `from chat import presence` imports chat.presence.
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _files(*patterns: str) -> list[Path]:
+    return sorted(path for pattern in patterns for path in CHAT.glob(pattern))
+
+
+def _offending(files: list[Path], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    found = {}
+    for path in files:
+        bad = sorted(
+            name
+            for name in _imports(path)
+            if any(name == f or name.startswith(f + ".") for f in forbidden)
+        )
+        if bad:
+            found[path.name] = bad
+    return found
+
+
+RULES = {
+    "the real-time plumbing imports no feature": (
+        ["realtime/*.py"],
+        (
+            "chat.messaging",
+            "chat.presence",
+            "chat.models",
+            "chat.selectors",
+            "chat.handlers",
+            "chat.consumers",
+            "chat.accounts",
+            "django.db.models",
+        ),
+    ),
+    "the socket layer imports no ORM": (
+        ["consumers.py", "handlers.py"],
+        ("django.db", "chat.models"),
+    ),
+    "the wire format does no I/O and knows no other chat module but its errors": (
+        ["protocol.py"],
+        ("django", "channels", "redis", "chat.messaging", "chat.realtime", "chat.models"),
+    ),
+    "features never reach back into the socket": (
+        ["messaging/*.py", "presence.py", "accounts.py", "selectors.py", "signals.py"],
+        ("chat.consumers", "chat.handlers"),
+    ),
+}
+
+
+def test_every_rule_looks_at_some_files():
+    for patterns, _ in RULES.values():
+        assert _files(*patterns)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_import_rule(rule):
+    patterns, forbidden = RULES[rule]
+    assert _offending(_files(*patterns), forbidden) == {}
+
+
+def test_a_forbidden_import_is_noticed(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("from chat import models\n\ndef f():\n    from django.db import connection\n")
+    assert _offending([module], ("chat.models", "django.db")) == {
+        "bad.py": ["chat.models", "django.db", "django.db.connection"]
+    }
