@@ -1,8 +1,8 @@
 """The run's results as a table, a JSON file, a chart, and a check against the site's goals.
 
-The room run with stalled readers is shown beside the plain room run (paired table
-rows, a step-by-step comparison, a dashed line in the chart): its figures should
-match.
+The room run with stalled readers and the mixed run (edits and reactions) are shown
+beside the plain room run: table rows under its rows, a step-by-step comparison, a
+line of their own in the chart.
 """
 
 import json
@@ -10,9 +10,17 @@ from pathlib import Path
 
 TARGETS = ("site", "site-daphne", "naive", "raw")
 NOT_APPLICABLE = "n/a"
-# The two room runs: as it is, and with stalled readers in the room.
-ROOM_RUNS = ("room", "room_slow_reader")
+# The room runs: as it is, with stalled readers in the room, and with edits and
+# reactions besides the messages (the mixed run); with their labels beside it.
+ROOM_RUNS = ("room", "room_slow_reader", "mixed")
 STALLED = "  with stalled readers"
+MIXED = "  with edits and reactions"
+# Each room run's line in the chart: marker and line style, and what the legend adds.
+LINES = {
+    "room": ("o-", ""),
+    "room_slow_reader": ("s--", ", stalled readers"),
+    "mixed": ("^:", ", edits and reactions"),
+}
 
 
 def _scenario(results: dict, target: str, name: str) -> dict | None:
@@ -80,6 +88,19 @@ def goals(results: dict) -> list[dict]:
         f"{conn['kib_per_connection']} KiB ({conn['opened']:,} sockets)" if conn else "n/a",
         None if conn is None else conn["kib_per_connection"] <= 64,
     )
+    mixed = _scenario(results, "site", "mixed")
+    goal(
+        "mixed run: every receiver ends with every message and change, none lost",
+        (
+            f"lost {_total(mixed, 'lost'):,} of {_total(mixed, 'checked'):,} final copies; "
+            f"server state missing {_total(mixed, 'server_lost'):,} of what was done "
+            f"({_total(mixed, 'sent'):,} messages, {_total(mixed, 'edits'):,} edits, "
+            f"{_total(mixed, 'reactions'):,} reactions)"
+        )
+        if mixed
+        else NOT_APPLICABLE,
+        None if mixed is None else _total(mixed, "lost") + _total(mixed, "server_lost") == 0,
+    )
     storm = _scenario(results, "site", "presence")
     if storm:
         settled = storm["settled_after_last_open_s"]
@@ -121,6 +142,14 @@ def _ms(value) -> str:
     return NOT_APPLICABLE if value is None else f"{value:g}"
 
 
+def _total(entry: dict | None, figure: str) -> int:
+    """A figure of the mixed run summed over its steps (`checked`: the copies compared)."""
+    steps = (entry or {}).get("steps", [])
+    if figure == "checked":
+        return sum(step["copies"]["checked"] for step in steps)
+    return sum(step[figure] for step in steps)
+
+
 def _given_up(entry: dict) -> str:
     """Stalled readers the server dropped, and their median life.
 
@@ -134,33 +163,39 @@ def _given_up(entry: dict) -> str:
 
 
 def room_comparison(results: dict) -> list[str]:
-    """Each room step without and with stalled readers, for every target that ran both."""
+    """Each room step beside the same step with stalled readers, and in the mixed run,
+    for every target that ran both."""
     lines = []
-    for target in TARGETS:
-        plain = _scenario(results, target, "room")
-        stalled = _scenario(results, target, "room_slow_reader")
-        if not plain or not stalled:
-            continue
-        lines.append(
-            f"room steps on {target}, without | with stalled readers "
-            "(deliveries/s, p50 / p99 ms, lost):"
-        )
-        with_stalled = {s["rate"]: s for s in stalled["steps"]}
-        for step in plain["steps"]:
-            other = with_stalled.get(step["rate"])
+    labels = {
+        "room_slow_reader": "with stalled readers",
+        "mixed": "with edits and reactions (lost: final copies; late: frames after the drain)",
+    }
+    for scenario, label in labels.items():
+        for target in TARGETS:
+            plain = _scenario(results, target, "room")
+            other_run = _scenario(results, target, scenario)
+            if not plain or not other_run:
+                continue
             lines.append(
-                f"  {step['rate']:>6}/s  {_step_figures(step):>34}  |  "
-                + (_step_figures(other) if other else "not run")
+                f"room steps on {target}, without | {label} (deliveries/s, p50 / p99 ms, lost):"
             )
-        for rate in sorted(set(with_stalled) - {s["rate"] for s in plain["steps"]}):
-            lines.append(f"  {rate:>6}/s  {'not run':>34}  |  {_step_figures(with_stalled[rate])}")
+            others = {s["rate"]: s for s in other_run["steps"]}
+            for step in plain["steps"]:
+                other = others.get(step["rate"])
+                lines.append(
+                    f"  {step['rate']:>6}/s  {_step_figures(step):>34}  |  "
+                    + (_step_figures(other) if other else "not run")
+                )
+            for rate in sorted(set(others) - {s["rate"] for s in plain["steps"]}):
+                lines.append(f"  {rate:>6}/s  {'not run':>34}  |  {_step_figures(others[rate])}")
     return lines
 
 
 def _step_figures(step: dict) -> str:
+    late = f", late {step['late']:,}" if "late" in step else ""
     return (
         f"{step['deliveries_per_s']:,.0f}, {_ms(step['p50_ms'])} / {_ms(step['p99_ms'])}, "
-        f"{step['lost']:,}{'' if step['ok'] else ' BROKEN'}"
+        f"{step['lost']:,}{late}{'' if step['ok'] else ' BROKEN'}"
     )
 
 
@@ -180,9 +215,10 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
         rows.append((label, cells))
 
     def room_rows(label: str, figure) -> None:
-        """The plain room run's row, and the same figure with stalled readers under it."""
+        """The plain room run's row, and the same figure of the other room runs under it."""
         row(label, "room", figure)
         row(STALLED, "room_slow_reader", figure)
+        row(MIXED, "mixed", figure)
 
     room_rows(
         "room: capacity, deliveries/s",
@@ -192,6 +228,16 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
     room_rows("room: first broken rate, msg/s", lambda e: _ms(e["broke_at_rate"]))
     room_rows("room: lost, all steps", lambda e: f"{sum(s['lost'] for s in e['steps']):,}")
     row("stalled readers: dropped, median life", "room_slow_reader", _given_up)
+    row(
+        "mixed: edits / reactions sent",
+        "mixed",
+        lambda e: f"{_total(e, 'edits'):,} / {_total(e, 'reactions'):,}",
+    )
+    row(
+        "mixed: late / lost at end / server",
+        "mixed",
+        lambda e: f"{_total(e, 'late'):,} / {_total(e, 'lost'):,} / {_total(e, 'server_lost'):,}",
+    )
     direct_steps = [(_scenario(results, t, "direct") or {}).get("steps", []) for t in TARGETS]
     for rate in sorted({step["rate"] for steps in direct_steps for step in steps}):
 
@@ -276,7 +322,7 @@ def write_json(results: dict, path: Path) -> None:
 
 def chart(results: dict, path: Path) -> None:
     """Draws room fan-out p99 latency against the offered send rate, one line per target
-    (dashed: the same run with stalled readers in the room)."""
+    (dashed: the same run with stalled readers in the room; dotted: the mixed run)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -295,17 +341,13 @@ def chart(results: dict, path: Path) -> None:
             steps = [s for s in (entry or {}).get("steps", []) if s["p99_ms"] is not None]
             if not steps:
                 continue
-            stalled = scenario == "room_slow_reader"
+            style, label = LINES[scenario]
             rates = [s["rate"] for s in steps]
             p99 = [max(s["p99_ms"], 0.1) for s in steps]
-            axes.plot(
-                rates,
-                p99,
-                "s--" if stalled else "o-",
-                color=colours[target],
-                label=f"{target}, stalled readers" if stalled else target,
-            )
-            lossy = [(s["rate"], max(s["p99_ms"], 0.1)) for s in steps if s["lost"]]
+            axes.plot(rates, p99, style, color=colours[target], label=f"{target}{label}")
+            lossy = [
+                (s["rate"], max(s["p99_ms"], 0.1)) for s in steps if s["lost"] or s.get("late")
+            ]
             if lossy:
                 axes.plot(*zip(*lossy, strict=True), "x", color="black", markersize=10)
     axes.axhline(100, color="grey", linestyle="--", linewidth=1)
@@ -316,7 +358,7 @@ def chart(results: dict, path: Path) -> None:
     receivers = results["sizes"]["room_receivers"]
     axes.set_xlabel(f"offered send rate into the room, messages/s ({receivers} receivers)")
     axes.set_ylabel("delivery latency p99, ms")
-    axes.set_title("Room fan-out: p99 by send rate (dashed: stalled readers; x = lost)")
+    axes.set_title("Room fan-out p99 (dashed: stalled readers; dotted: edits; x = lost)")
     axes.grid(True, which="both", alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend()

@@ -46,8 +46,18 @@ NOISY_OTHERS = 0.5
 LONG_MESSAGES = 100
 # How often the stalled readers are checked for having been dropped by the server.
 STALLED_CHECK_SECONDS = 0.5
+# The mixed run: after every CHANGE_EVERY messages, the sender of the last one edits
+# one of its own messages of the step and adds or takes back a reaction on one of
+# the RECENT_MESSAGES latest.
+CHANGE_EVERY = 5
+RECENT_MESSAGES = 20
+REACTIONS = ("👍", "🎉", "❤️", "😂")
 
-_ROOM_BODY = re.compile(rb'"body": ?"r(\d+) (\d+) (\d+\.\d+)')
+# A room message's body: "r<step> <n> <sent at>"; in the mixed run, an edited one's is
+# "e<step> <n> <edited at>".
+_ROOM_BODY = re.compile(rb'"body": ?"([re])(\d+) (\d+) (\d+\.\d+)')
+_MESSAGE_ID = re.compile(rb'"id": ?(\d+)')
+_REV = re.compile(rb'"rev": ?(\d+)')
 _DIRECT_BODY = re.compile(rb'"body": ?"d(\d+) (\d+) (\d+\.\d+) (\d+)')
 
 
@@ -415,16 +425,68 @@ async def connections(target: Target, run: Run) -> dict:
 # --- Room fan-out -------------------------------------------------------------------
 
 
-def _receiver_process(pipe, port: int, path: str, headers: list[dict], concurrency: int) -> None:
+def _receiver_process(
+    pipe, port: int, path: str, headers: list[dict], concurrency: int, keep_copies: bool
+) -> None:
     """A load-generator process holding room receivers; answers commands from the pipe."""
     raise_open_files_limit()
-    asyncio.run(_receive(pipe, port, path, headers, concurrency))
+    asyncio.run(_receive(pipe, port, path, headers, concurrency, keep_copies))
 
 
-async def _receive(pipe, port: int, path: str, headers: list[dict], concurrency: int) -> None:
+class _Copies:
+    """What each receiving socket of the mixed run holds: per message id, the frame with
+    the highest `rev`, as a client keeps it. Lives in a receiver process."""
+
+    def __init__(self) -> None:
+        # step -> socket index -> message id -> (rev, body, frame)
+        self.held: defaultdict[int, defaultdict[int, dict]] = defaultdict(lambda: defaultdict(dict))
+
+    def keep(self, index: int, step: int, body: bytes, payload: bytes) -> bool:
+        """Keeps a `message` frame if it is newer; tells whether it shows something new:
+        the message itself, or an edit (a body) this socket had not seen."""
+        ident = int(_MESSAGE_ID.search(payload)[1])
+        rev = int(_REV.search(payload)[1])
+        mine = self.held[step][index]
+        before = mine.get(ident)
+        if before is not None and rev <= before[0]:
+            return False
+        mine[ident] = (rev, body, payload)
+        return before is None or body != before[1]
+
+    def check(self, step: int, final: dict[int, dict], sockets: list[int]) -> dict[str, int]:
+        """Compares every socket's copies of a step with the server's final state; forgets them.
+
+        A copy is missing, stale (an older rev), wrong (the final rev with other
+        content) or unexpected (a message the server does not list).
+        """
+        held = self.held.pop(step, {})
+        decoded: dict[bytes, dict] = {}  # every socket got the same bytes: decode once
+        found = Counter(missing=0, stale=0, wrong=0, unexpected=0)
+        for index in sockets:
+            mine = held.get(index, {})
+            for ident, message in final.items():
+                copy = mine.get(ident)
+                if copy is None:
+                    found["missing"] += 1
+                elif copy[0] < message["rev"]:
+                    found["stale"] += 1
+                else:
+                    payload = copy[2]
+                    if payload not in decoded:
+                        decoded[payload] = json.loads(payload)
+                    found["wrong"] += decoded[payload] != message
+            found["unexpected"] += len(mine.keys() - final.keys())
+        return {"checked": len(sockets) * len(final), **found}
+
+
+async def _receive(
+    pipe, port: int, path: str, headers: list[dict], concurrency: int, keep_copies: bool
+) -> None:
     counts: Counter = Counter()
-    latencies: defaultdict[int, array] = defaultdict(lambda: array("d"))
+    # Per (step, b"r") for new messages and (step, b"e") for edits.
+    latencies: defaultdict[tuple[int, bytes], array] = defaultdict(lambda: array("d"))
     last_arrival: dict[int, float] = {}
+    copies = _Copies() if keep_copies else None
 
     def on_text(index: int) -> Callable[[bytes], None]:
         def receive(payload: bytes) -> None:
@@ -432,10 +494,12 @@ async def _receive(pipe, port: int, path: str, headers: list[dict], concurrency:
             if match is None:
                 return  # hello, presence, users
             now = time.time()
-            step = int(match[1])
+            step = int(match[2])
             counts[step] += 1
-            latencies[step].append(now - float(match[3]))
             last_arrival[step] = now
+            # Latency is that of new messages and of edits: a reaction carries no time.
+            if copies is None or copies.keep(index, step, match[0], payload):
+                latencies[step, match[1]].append(now - float(match[4]))
 
         return receive
 
@@ -445,18 +509,22 @@ async def _receive(pipe, port: int, path: str, headers: list[dict], concurrency:
     pipe.send({"opened": sum(s is not None for s in sockets), "errors": dict(errors)})
     loop = asyncio.get_running_loop()
     while True:
-        command, step = await loop.run_in_executor(None, pipe.recv)
+        command, step, final = await loop.run_in_executor(None, pipe.recv)
         if command == "count":
             pipe.send({"count": counts[step]})
         elif command == "collect":
             pipe.send(
                 {
                     "count": counts[step],
-                    "latencies": latencies.pop(step, array("d")).tobytes(),
+                    "latencies": latencies.pop((step, b"r"), array("d")).tobytes(),
+                    "edit_latencies": latencies.pop((step, b"e"), array("d")).tobytes(),
                     "last_arrival": last_arrival.get(step),
                     "open": sum(s is not None and s.is_open for s in sockets),
                 }
             )
+        elif command == "check":
+            opened = [i for i, s in enumerate(sockets) if s is not None]
+            pipe.send(copies.check(step, final, opened))
         else:
             await close_all(sockets)
             pipe.send({})
@@ -464,16 +532,33 @@ async def _receive(pipe, port: int, path: str, headers: list[dict], concurrency:
 
 
 class _Receivers:
-    """The receiving sockets of the room, spread over load-generator processes."""
+    """The receiving sockets of the room, spread over load-generator processes.
 
-    def __init__(self, target: Target, headers: list[dict], processes: int, concurrency: int):
+    With `keep_copies` (the mixed run) each socket also keeps the messages it holds.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        headers: list[dict],
+        processes: int,
+        concurrency: int,
+        keep_copies: bool = False,
+    ):
         context = multiprocessing.get_context("spawn")
         self.workers = []
         for share in range(processes):
             ours, theirs = context.Pipe()
             process = context.Process(
                 target=_receiver_process,
-                args=(theirs, target.port, target.path, headers[share::processes], concurrency),
+                args=(
+                    theirs,
+                    target.port,
+                    target.path,
+                    headers[share::processes],
+                    concurrency,
+                    keep_copies,
+                ),
                 daemon=True,
             )
             process.start()
@@ -484,10 +569,12 @@ class _Receivers:
         """Load-generator name and pid of each receiving process."""
         return {f"loadgen-recv{n}": process.pid for n, (process, _) in enumerate(self.workers)}
 
-    async def _ask(self, pipe, command: str, step: int, wait: float = 60) -> dict:
+    async def _ask(
+        self, pipe, command: str, step: int, wait: float = 60, final: dict | None = None
+    ) -> dict:
         loop = asyncio.get_running_loop()
         if command:
-            pipe.send((command, step))
+            pipe.send((command, step, final))
 
         def answer():
             if not pipe.poll(wait):
@@ -506,16 +593,25 @@ class _Receivers:
         """Deliveries of a step so far."""
         return sum([(await self._ask(pipe, "count", step))["count"] for _, pipe in self.workers])
 
-    async def collect(self, step: int) -> tuple[int, array, float | None]:
-        """Deliveries, latencies and last arrival of a step (forgotten by the receivers)."""
-        delivered, latencies, last = 0, array("d"), None
+    async def collect(self, step: int) -> tuple[int, array, array, float | None]:
+        """Deliveries, latencies of new messages and of edits, and last arrival of a step
+        (forgotten by the receivers)."""
+        delivered, latencies, edit_latencies, last = 0, array("d"), array("d"), None
         for _, pipe in self.workers:
             answer = await self._ask(pipe, "collect", step)
             delivered += answer["count"]
             latencies.frombytes(answer["latencies"])
+            edit_latencies.frombytes(answer["edit_latencies"])
             if answer["last_arrival"] is not None:
                 last = max(last or 0.0, answer["last_arrival"])
-        return delivered, latencies, last
+        return delivered, latencies, edit_latencies, last
+
+    async def check(self, step: int, final: dict[int, dict]) -> dict[str, int]:
+        """Compares every socket's copies of a step's messages with their final state."""
+        found: Counter = Counter()
+        for _, pipe in self.workers:
+            found.update(await self._ask(pipe, "check", step, final=final))
+        return dict(found)
 
     async def stop(self) -> None:
         """Closes the sockets and ends the processes."""
@@ -645,35 +741,198 @@ class _StalledReaders:
         }
 
 
+class _Changes:
+    """The mixed run's changes: senders edit their own messages and react to recent ones.
+
+    It knows what the senders did (their `ack` frames, the changes they sent) and
+    reads the server's state with `sync` `since` a revision on a socket of its own,
+    so that each step is checked twice once the server is quiet: the stored state
+    against what was done, and every receiver's copies against the stored state.
+    Changes touch the current step's messages only, so each step is checked alone.
+    """
+
+    def __init__(self, target: Target, names: list[str]) -> None:
+        self.target = target
+        self.names = names  # the senders' usernames, by sender index
+        self.senders: list[wsclient.Socket] = []
+        self.picker = random.Random(5)
+        self._checker: wsclient.Socket | None = None
+        self._answers: asyncio.Queue[dict] = asyncio.Queue()
+        self._since = 0  # the newest revision the checker has read
+        self.begin(-1, "")
+
+    def begin(self, step: int, prefix: str) -> None:
+        """Starts step `step`, whose messages' client ids start with `prefix`."""
+        self.step = step
+        self.prefix = prefix
+        self.sent: dict[str, tuple[int, str]] = {}  # client id -> (sender, body)
+        self.bodies: dict[int, str] = {}  # message id -> its body, as last sent
+        self.edited: set[int] = set()
+        self.own: list[list[int]] = [[] for _ in self.names]  # acknowledged, per sender
+        self.recent: list[int] = []  # acknowledged, in order
+        self.reactions: defaultdict[int, dict[str, set[str]]] = defaultdict(dict)
+        self.edits = self.reacts = 0
+        self.errors: list[dict] = []
+
+    def on_text(self, index: int) -> Callable[[bytes], None]:
+        """The frame handler of sender `index`: notes acks and refusals."""
+
+        def receive(payload: bytes) -> None:
+            if payload.startswith(b'{"type":"ack"'):
+                ack = json.loads(payload)
+                sent = self.sent.get(ack["client_id"])
+                if sent is not None:  # else a late ack of an earlier step
+                    self.bodies[ack["id"]] = sent[1]
+                    self.own[sent[0]].append(ack["id"])
+                    self.recent.append(ack["id"])
+            elif payload.startswith(b'{"type":"error"'):
+                self.errors.append(json.loads(payload))
+
+        return receive
+
+    def message(self, sender: int, n: int, frame: dict) -> None:
+        """Notes message `n` of the step; after every CHANGE_EVERY, its sender makes changes."""
+        self.sent[frame["client_id"]] = (sender, frame["body"])
+        if n % CHANGE_EVERY == CHANGE_EVERY - 1:
+            self._edit(sender, n)
+            self._react(sender)
+
+    def _edit(self, sender: int, n: int) -> None:
+        """Edits the sender's newest message of the step not edited yet, if one is acked."""
+        ident = next((i for i in reversed(self.own[sender]) if i not in self.edited), None)
+        if ident is None:
+            return
+        body = f"e{self.step} {n} {time.time():.6f}"
+        self.senders[sender].send_text(json.dumps({"type": "edit", "id": ident, "body": body}))
+        self.bodies[ident] = body
+        self.edited.add(ident)
+        self.edits += 1
+
+    def _react(self, sender: int) -> None:
+        """Adds the sender's reaction to a recent message, or takes it back if it is there."""
+        if not self.recent:
+            return
+        ident = self.picker.choice(self.recent[-RECENT_MESSAGES:])
+        emoji = self.picker.choice(REACTIONS)
+        users = self.reactions[ident].setdefault(emoji, set())
+        name = self.names[sender]
+        on = name not in users
+        (users.add if on else users.discard)(name)
+        frame = {"type": "react", "id": ident, "emoji": emoji, "on": on}
+        self.senders[sender].send_text(json.dumps(frame))
+        self.reacts += 1
+
+    @property
+    def changes(self) -> int:
+        """Edits and reactions sent in this step."""
+        return self.edits + self.reacts
+
+    async def open_checker(self, headers: dict[str, str]) -> None:
+        """Opens the socket that reads the server's state; starts from its `hello` rev."""
+
+        def receive(payload: bytes) -> None:
+            if payload.startswith((b'{"type":"hello"', b'{"type":"sync"', b'{"type":"error"')):
+                self._answers.put_nowait(json.loads(payload))
+
+        self._checker = await wsclient.connect(
+            HOST, self.target.port, self.target.path, headers=headers, on_text=receive
+        )
+        hello = await asyncio.wait_for(self._answers.get(), 30)
+        self._since = hello["rev"]
+
+    def close_checker(self) -> None:
+        """Closes the checker's socket."""
+        if self._checker is not None:
+            self._checker.close()
+
+    async def final_state(self) -> dict[int, dict]:
+        """The step's messages as the server has them now (`sync` `since` the last read)."""
+        final: dict[int, dict] = {}
+        while True:
+            self._checker.send_text(json.dumps({"type": "sync", "since": self._since}))
+            answer = await asyncio.wait_for(self._answers.get(), 30)
+            if answer["type"] != "sync":
+                raise RuntimeError(f"the checker's sync was refused: {answer}")
+            for message in answer["messages"]:
+                if message.get("room") == self.target.room and message["client_id"].startswith(
+                    self.prefix
+                ):
+                    final[message["id"]] = message
+            self._since = answer["last_rev"]
+            if not answer["has_more"]:
+                return final
+
+    def server_lost(self, final: dict[int, dict]) -> int:
+        """Counts the step's messages whose stored state misses something the senders did
+        (a message never acknowledged counts too)."""
+        lost = len(self.sent) - len(self.bodies)
+        for ident, body in self.bodies.items():
+            message = final.get(ident)
+            if message is None:
+                lost += 1
+                continue
+            wanted = {emoji: users for emoji, users in self.reactions[ident].items() if users}
+            stored = {entry["emoji"]: set(entry["users"]) for entry in message["reactions"]}
+            lost += (
+                message["body"] != body
+                or message["deleted"]
+                or (message["edited_at"] is not None) != (ident in self.edited)
+                or stored != wanted
+            )
+        return lost
+
+
 async def room(target: Target, run: Run) -> dict:
     """Stepped send rates into one room of receivers; capacity is the best clean step."""
-    return await _room_run(target, run, None)
+    return await _room_run(target, run)
 
 
 async def room_slow_reader(target: Target, run: Run) -> dict:
     """The room run again, with stalled readers in the room from before its first step."""
     stalled = _StalledReaders(target, run)
-    result = await _room_run(target, run, stalled)
+    result = await _room_run(target, run, stalled=stalled)
     return {**result, **stalled.summary()}
 
 
-async def _room_run(target: Target, run: Run, stalled: _StalledReaders | None) -> dict:
-    """Opens the room's receivers and senders (and stalled readers), then steps the rate."""
+async def mixed(target: Target, run: Run) -> dict:
+    """The room run again, the senders also editing and reacting; every receiver must end
+    with every message in its final state."""
+    names = [name for name, _ in target.accounts["room"]]
     sizes = run.sizes
-    label = _room_label(stalled)
+    changes = _Changes(target, names[sizes.room_receivers :][: sizes.room_senders])
+    result = await _room_run(target, run, changes=changes)
+    return {**result, "change_every": CHANGE_EVERY}
+
+
+async def _room_run(
+    target: Target,
+    run: Run,
+    *,
+    stalled: _StalledReaders | None = None,
+    changes: _Changes | None = None,
+) -> dict:
+    """Opens the room's receivers and senders (and stalled readers, or the mixed run's
+    checker), then steps the rate."""
+    sizes = run.sizes
+    label = _room_label(stalled, changes)
     headers = _headers(target, "room", sizes.room_receivers + sizes.room_senders)
     receivers = _Receivers(
         target,
         headers[: sizes.room_receivers],
         sizes.receiver_processes,
         concurrency=8,
+        keep_copies=changes is not None,
     )
     senders: list = []
     steps: list[dict] = []
     try:
         opened, errors = await receivers.ready()
         senders, _, sender_errors = await open_many(
-            target.port, target.path, headers[sizes.room_receivers :], concurrency=8
+            target.port,
+            target.path,
+            headers[sizes.room_receivers :],
+            concurrency=8,
+            on_text=changes.on_text if changes is not None else None,
         )
         senders = [s for s in senders if s is not None]
         errors += sender_errors
@@ -685,6 +944,10 @@ async def _room_run(target: Target, run: Run, stalled: _StalledReaders | None) -
             await stalled.start()
             # Building their megabytes of answers keeps the server busy for a moment.
             await quiesce(target)
+        if changes is not None:
+            changes.senders = senders
+            # A second socket of the first sender's user reads the server's state.
+            await changes.open_checker(headers[sizes.room_receivers])
         run.log(
             f"{target.name}: {label}: {opened} receivers, {len(senders)} senders "
             f"(receivers in {sizes.receiver_processes} process(es))"
@@ -703,7 +966,7 @@ async def _room_run(target: Target, run: Run, stalled: _StalledReaders | None) -
             async def attempt(rate=rate) -> dict:
                 step = next(ids)
                 return await _room_step(
-                    target, run, receivers, senders, meter, step, rate, tag, stalled
+                    target, run, receivers, senders, meter, step, rate, tag, stalled, changes
                 )
 
             result = await _unless_noise(target, run, label, attempt)
@@ -713,6 +976,8 @@ async def _room_run(target: Target, run: Run, stalled: _StalledReaders | None) -
     finally:
         if stalled is not None:
             await stalled.stop()
+        if changes is not None:
+            changes.close_checker()
         await close_all(senders)
         await receivers.stop()
     clean = [s for s in steps if s["ok"]]
@@ -729,26 +994,41 @@ async def _room_run(target: Target, run: Run, stalled: _StalledReaders | None) -
     }
 
 
-def _room_label(stalled: _StalledReaders | None) -> str:
-    return "room fan-out" if stalled is None else "room fan-out, stalled readers"
+def _room_label(stalled: _StalledReaders | None, changes: _Changes | None) -> str:
+    if stalled is not None:
+        return "room fan-out, stalled readers"
+    if changes is not None:
+        return "room fan-out, edits and reactions"
+    return "room fan-out"
 
 
-async def _room_step(target, run, receivers, senders, meter, step, rate, tag, stalled) -> dict:
+async def _room_step(
+    target, run, receivers, senders, meter, step, rate, tag, stalled, changes
+) -> dict:
     sizes = run.sizes
     count = round(rate * sizes.room_step_seconds)
-    expected = count * sizes.room_receivers
+    prefix = f"r{tag}-{step}-"
+    if changes is not None:
+        changes.begin(step, prefix)
 
     def send(n: int) -> None:
-        senders[n % len(senders)].send_text(
-            json.dumps(
-                {
-                    "type": "send",
-                    "room": target.room,
-                    "body": f"r{step} {n} {time.time():.6f}",
-                    "client_id": f"r{tag}-{step}-{n}",
-                }
-            )
-        )
+        sender = n % len(senders)
+        frame = {
+            "type": "send",
+            "room": target.room,
+            "body": f"r{step} {n} {time.time():.6f}",
+            "client_id": f"{prefix}{n}",
+        }
+        senders[sender].send_text(json.dumps(frame))
+        if changes is not None:
+            changes.message(sender, n, frame)
+
+    def expected() -> int:
+        """Message frames every receiver should get: one per message and per change,
+        none for what the server refused."""
+        if changes is None:
+            return count * sizes.room_receivers
+        return (count + changes.changes - len(changes.errors)) * sizes.room_receivers
 
     began = time.time()
     step_began = time.monotonic()
@@ -756,21 +1036,21 @@ async def _room_step(target, run, receivers, senders, meter, step, rate, tag, st
     meter.start()
     took = await _pace(rate, count, send)
     cpu = meter.stop()
-    # Wait for the tail; whatever has not arrived by then counts as lost. The counts
-    # live in the receiver processes, so they are polled.
+    # Wait for the tail; whatever has not arrived by then counts as lost (late, in the
+    # mixed run). The counts live in the receiver processes, so they are polled.
     drain_until = time.monotonic() + sizes.drain_seconds
-    while time.monotonic() < drain_until and await receivers.count(step) < expected:  # noqa: ASYNC110
+    while time.monotonic() < drain_until and await receivers.count(step) < expected():  # noqa: ASYNC110
         await asyncio.sleep(0.1)
-    delivered, latencies, last = await receivers.collect(step)
+    delivered, latencies, edit_latencies, last = await receivers.collect(step)
     spread = max(sizes.room_step_seconds, (last or began) - began)
     achieved = count / max(took, 1e-6)
     result = {
         "rate": rate,
         "sent": count,
         "achieved_send_rate": round(achieved, 1),
-        "expected": expected,
+        "expected": expected(),
         "delivered": delivered,
-        "lost": max(expected - delivered, 0),
+        "lost": max(expected() - delivered, 0),
         "deliveries_per_s": round(delivered / spread, 1),
         **latency_summary(latencies),
         "cpu": cpu,
@@ -779,9 +1059,39 @@ async def _room_step(target, run, receivers, senders, meter, step, rate, tag, st
     if stalled is not None:
         result["stalled_present"] = present  # at the step's start
         result["stalled_given_up"] = stalled.given_up_since(step_began)
-    result["ok"] = result["lost"] == 0 and (result["p99_ms"] or 0) <= ROOM_P99_LIMIT_MS
-    run.log(_step_line(target.name, _room_label(stalled), result))
+    if changes is not None:
+        # Here "lost" is what the receivers lack once the server is quiet; frames that
+        # missed the drain time are "late".
+        result["late"] = result.pop("lost")
+        result["edit_latency"] = latency_summary(edit_latencies)
+        result.update(await _final_check(target, receivers, changes, step))
+    result["ok"] = (
+        result["lost"] == 0
+        and result.get("late", 0) == 0
+        and result.get("server_lost", 0) == 0
+        and (result["p99_ms"] or 0) <= ROOM_P99_LIMIT_MS
+        and (result.get("edit_latency", {}).get("p99_ms") or 0) <= ROOM_P99_LIMIT_MS
+    )
+    run.log(_step_line(target.name, _room_label(stalled, changes), result))
     return result
+
+
+async def _final_check(target: Target, receivers: _Receivers, changes: _Changes, step: int) -> dict:
+    """Once the server is quiet, compares the server's state of the step's messages with
+    what the senders did, and every receiver's copies with the server's state."""
+    await quiesce(target)
+    final = await changes.final_state()
+    copies = await receivers.check(step, final)
+    return {
+        "edits": changes.edits,
+        "reactions": changes.reacts,
+        "errors": len(changes.errors),
+        "error_codes": dict(Counter(error.get("code") for error in changes.errors)),
+        "messages_stored": len(final),
+        "copies": copies,
+        "lost": sum(copies[kind] for kind in ("missing", "stale", "wrong", "unexpected")),
+        "server_lost": changes.server_lost(final),
+    }
 
 
 async def _unless_noise(target: Target, run: Run, scenario: str, attempt) -> dict:
@@ -806,11 +1116,27 @@ async def _unless_noise(target: Target, run: Run, scenario: str, attempt) -> dic
 
 def _step_line(name: str, scenario: str, r: dict) -> str:
     cpu = " ".join(f"{k} {v:.0%}" for k, v in r["cpu"].items())
+    if "copies" in r:
+        lost = (
+            f"late {r['late']:,} of {r['expected']:,} frames, "
+            f"lost {r['lost']:,} of {r['copies']['checked']:,} final copies"
+        )
+    else:
+        lost = f"lost {r['lost']:,} of {r['expected']:,}"
     line = (
         f"{name}: {scenario} {r['rate']}/s: {r['deliveries_per_s']:,.0f} deliveries/s, "
-        f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, lost {r['lost']:,} of {r['expected']:,} "
+        f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, {lost} "
         f"[cpu {cpu}] {'ok' if r['ok'] else 'BROKEN'}"
     )
+    if "copies" in r:
+        copies = ", ".join(f"{k} {v}" for k, v in r["copies"].items() if k != "checked")
+        line += (
+            f"\n    edits: p50 {r['edit_latency']['p50_ms']} ms, "
+            f"p99 {r['edit_latency']['p99_ms']} ms; "
+            f"{r['sent']} messages, {r['edits']} edits, {r['reactions']} reactions, "
+            f"{r['errors']} refused {r['error_codes'] or ''}; copies: {copies}; "
+            f"server state missing what was done: {r['server_lost']}"
+        )
     if "stalled_present" in r:
         line += (
             f"\n    stalled readers: {r['stalled_present']} present at the start, "
@@ -1114,6 +1440,7 @@ async def history(target: Target, run: Run) -> dict:
 SCENARIOS = {
     "room": room,
     "room_slow_reader": room_slow_reader,
+    "mixed": mixed,
     "direct": direct,
     "presence": presence,
     "history": history,

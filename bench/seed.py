@@ -32,6 +32,8 @@ from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
+from chat.messaging.read_state import read_start  # noqa: E402
+from chat.messaging.store import take_revs  # noqa: E402
 from chat.models import Message, Room  # noqa: E402
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -66,6 +68,8 @@ def accounts(spec: dict[str, int]) -> dict[str, list[tuple[str, str]]]:
                 store[HASH_SESSION_KEY] = user.get_session_auth_hash()
                 store.create()
                 result[group].append((name, store.session_key))
+                # bulk_create sends no post_save: start them where a new user starts.
+                read_start(user_id=user.pk)
     return result
 
 
@@ -107,6 +111,7 @@ def history(room_name: str, count: int, senders: int = 10, body_chars: int = 0) 
 
 def _columns() -> dict[str, str]:
     fields = ("sender", "room", "recipient", "direct", "body", "client_id", "seq", "sent_at")
+    fields += ("rev", "deleted", "reactions", "mentioned")
     return {name: Message._meta.get_field(name).column for name in fields}
 
 
@@ -119,14 +124,18 @@ def _history_postgresql(
     if body_chars:
         body = f"rpad({body}, %(chars)s, %(padding)s::text)"
     with transaction.atomic(), connection.cursor() as cursor:
+        # Each message takes its revision from the site's counter, as a live one would.
+        first_rev = take_revs(count)
         cursor.execute(
             f"""
             INSERT INTO {Message._meta.db_table}
                 ({c["sender"]}, {c["room"]}, {c["recipient"]}, {c["direct"]},
-                 {c["body"]}, {c["client_id"]}, {c["seq"]}, {c["sent_at"]})
+                 {c["body"]}, {c["client_id"]}, {c["seq"]}, {c["sent_at"]},
+                 {c["rev"]}, {c["deleted"]}, {c["reactions"]}, {c["mentioned"]})
             SELECT (%(senders)s::bigint[])[1 + g %% %(k)s], %(room)s, NULL, NULL,
                    {body}, 'hist-' || g, g,
-                   %(start)s::timestamptz + g * interval '1 millisecond'
+                   %(start)s::timestamptz + g * interval '1 millisecond',
+                   %(first_rev)s + g - 1, false, '[]'::jsonb, '[]'::jsonb
             FROM generate_series(1, %(count)s) AS g
             ORDER BY g
             """,
@@ -139,6 +148,7 @@ def _history_postgresql(
                 "body": BODY,
                 "chars": body_chars,
                 "padding": PADDING,
+                "first_rev": first_rev,
             },
         )
     with connection.cursor() as cursor:
@@ -152,24 +162,29 @@ def _history_sqlite(
     c = _columns()
     statement = (
         f"INSERT INTO {Message._meta.db_table} ({c['sender']}, {c['room']}, {c['recipient']}, "
-        f"{c['direct']}, {c['body']}, {c['client_id']}, {c['seq']}, {c['sent_at']}) "
-        "VALUES (%s, %s, NULL, NULL, %s, %s, %s, %s)"
+        f"{c['direct']}, {c['body']}, {c['client_id']}, {c['seq']}, {c['sent_at']}, "
+        f"{c['rev']}, {c['deleted']}, {c['reactions']}, {c['mentioned']}) "
+        "VALUES (%s, %s, NULL, NULL, %s, %s, %s, %s, %s, 0, '[]', '[]')"
     )
     k = len(sender_ids)
     for low in range(1, count + 1, SQLITE_CHUNK):
-        rows = [
-            (
-                sender_ids[g % k],
-                room_id,
-                _padded(f"{BODY}{g}", body_chars),
-                f"hist-{g}",
-                g,
-                # Django stores SQLite times as naive UTC text.
-                str((start + timedelta(milliseconds=g)).replace(tzinfo=None)),
-            )
-            for g in range(low, min(low + SQLITE_CHUNK, count + 1))
-        ]
+        high = min(low + SQLITE_CHUNK, count + 1)
         with transaction.atomic(), connection.cursor() as cursor:
+            # Each message takes its revision from the site's counter, as a live one would.
+            first_rev = take_revs(high - low)
+            rows = [
+                (
+                    sender_ids[g % k],
+                    room_id,
+                    _padded(f"{BODY}{g}", body_chars),
+                    f"hist-{g}",
+                    g,
+                    # Django stores SQLite times as naive UTC text.
+                    str((start + timedelta(milliseconds=g)).replace(tzinfo=None)),
+                    first_rev + g - low,
+                )
+                for g in range(low, high)
+            ]
             cursor.executemany(statement, rows)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

@@ -33,7 +33,7 @@ HOST = "127.0.0.1"
 
 # Scenarios every target can run; the others need the site's features.
 COMMON = ("connections", "room")
-SITE_ONLY = ("room_slow_reader", "direct", "presence", "history")
+SITE_ONLY = ("room_slow_reader", "mixed", "direct", "presence", "history")
 # The room of long messages that stalled readers ask for: bodies as long as a user
 # may send (the contract's limit).
 LONG_ROOM = "bench-long"
@@ -197,7 +197,12 @@ def _site_env(**extra: str) -> dict:
         {
             "DEBUG": "0",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # The load generator is a few users doing what a crowd does: one sends
+            # hundreds of messages a second, pages history back to back, opens a
+            # thousand sockets, so no per-user limit applies.
             "CHAT_RATE_LIMIT": "off",
+            "CHAT_READ_RATE_LIMIT": "off",
+            "CHAT_CONNECT_RATE_LIMIT": "off",
             "CHAT_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
             **extra,

@@ -41,6 +41,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "sockets-use-the-process-fanout"
 
     user = None
+    rooms: list[str] = []
+    typing_at = 0.0  # when this socket last announced typing (time.monotonic)
     registered = False
     gone = False  # the client disconnected; nothing more is sent
     member_of: frozenset[str] = frozenset()
@@ -138,10 +140,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await fanout.join(self, rooms)
         joined = await presence_join(user=self.username, socket=self.socket_id)
         self.registered = True
-        direct, last_id = await db_call(reads.greeting, concurrent=True)(user_id=self.user.pk)
+        direct, last_id, rev, unread = await db_call(reads.greeting, concurrent=True)(
+            user_id=self.user.pk
+        )
         online = await get_presence().online()
         hello = hello_frame(
-            user=self.username, online=online, rooms=self.rooms, direct=direct, last_id=last_id
+            user=self.username,
+            online=online,
+            rooms=self.rooms,
+            direct=direct,
+            last_id=last_id,
+            rev=rev,
+            unread=unread,
+            staff=self.user.is_staff,
         )
         return joined, hello
 

@@ -7,6 +7,7 @@ every refusal with one `error` frame, in one place.
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -14,18 +15,27 @@ from chat.db import db_call
 from chat.errors import OUTAGES, AccountEnded, ChatError, ErrorCode
 from chat.messaging import reads
 from chat.messaging.batch import message_send
+from chat.messaging.changes import message_delete, message_edit, message_react
+from chat.messaging.read_state import read_mark
 from chat.messaging.store import Posted
+from chat.messaging.typing import typing_announce, typing_recipient
 from chat.presence import get_presence
 from chat.protocol import (
     CloseCode,
+    Delete,
+    Edit,
     History,
     Ping,
+    React,
+    Read,
     Send,
     Sync,
+    Typing,
     Users,
     ack_frame,
     error_frame,
     history_frame,
+    message_frame,
     parse_client_frame,
     pong_frame,
     sync_frame,
@@ -36,11 +46,17 @@ from chat.ratelimit import message_rate_check, read_rate_check
 logger = logging.getLogger(__name__)
 
 
+# A socket's `typing` frames beyond one in this many seconds are dropped, silently.
+TYPING_EVERY_SECONDS = 2.0
+
+
 class Socket(Protocol):
     """What a handler needs of the socket it answers (ChatConsumer implements it)."""
 
     user: Any
     username: str
+    rooms: list[str]
+    typing_at: float
 
     def send_frame(self, frame: dict[str, Any]) -> None:
         """Queues one frame on the socket; never waits."""
@@ -79,20 +95,32 @@ async def handle(socket: Socket, text: str | None) -> None:
 
 
 @contextlib.contextmanager
-def unavailable_on_outage(what: str, client_id: str | None = None):
+def unavailable_on_outage(
+    what: str, client_id: str | None = None, *, message_id: int | None = None
+):
     """Turns a database or Redis outage into an `unavailable` refusal."""
     try:
         yield
     except OUTAGES as exc:
         logger.warning("%s failed: %s", what, exc.__class__.__name__)
         raise ChatError(
-            ErrorCode.UNAVAILABLE, f"{what} is unavailable; retry later", client_id=client_id
+            ErrorCode.UNAVAILABLE,
+            f"{what} is unavailable; retry later",
+            client_id=client_id,
+            message_id=message_id,
         ) from None
 
 
-async def count_against(check, socket: Socket, what: str, client_id: str | None = None) -> None:
+async def count_against(
+    check,
+    socket: Socket,
+    what: str,
+    client_id: str | None = None,
+    *,
+    message_id: int | None = None,
+) -> None:
     """Counts one action against a rate limit; refuses it with `rate_limited` when over."""
-    with unavailable_on_outage(what, client_id):
+    with unavailable_on_outage(what, client_id, message_id=message_id):
         retry_after = await check(user_id=socket.user.pk)
     if retry_after is not None:
         logger.info("rate limited: user=%s %s", socket.username, what)
@@ -101,6 +129,7 @@ async def count_against(check, socket: Socket, what: str, client_id: str | None 
             f"you are {what} too fast",
             client_id=client_id,
             retry_after=retry_after,
+            message_id=message_id,
         )
 
 
@@ -142,12 +171,77 @@ async def on_history(socket: Socket, frame: History) -> None:
 
 @handles(Sync)
 async def on_sync(socket: Socket, frame: Sync) -> None:
-    """Answers one page of everything visible after the client's cursor."""
+    """Answers one page of everything visible after the client's cursor (a rev, or an id)."""
     await count_against(read_rate_check, socket, "reading")
-    messages, has_more = await read(
-        reads.message_sync_page, user_id=socket.user.pk, after=frame.after
+    if frame.since is not None:
+        messages, has_more = await read(
+            reads.message_changes_page, user_id=socket.user.pk, since=frame.since
+        )
+    else:
+        messages, has_more = await read(
+            reads.message_sync_page, user_id=socket.user.pk, after=frame.after
+        )
+    socket.send_frame(
+        sync_frame(messages=messages, has_more=has_more, after=frame.after, since=frame.since)
     )
-    socket.send_frame(sync_frame(messages=messages, has_more=has_more, after=frame.after))
+
+
+async def change(service, socket: Socket, *, message_id: int, **kwargs) -> None:
+    """Runs a change of a message; its new state reaches every socket that may see it.
+
+    A change that changes nothing (the same body, a reaction already there) is
+    published to nobody: the asking socket alone gets the message as it stands. So
+    does the asking socket of a change stored while Redis could not publish it.
+    Every refusal names the message (`id`), so the client knows which one failed.
+    """
+    await count_against(message_rate_check, socket, "changing messages", message_id=message_id)
+    with unavailable_on_outage("changing a message", message_id=message_id):
+        result = await db_call(service)(user_id=socket.user.pk, message_id=message_id, **kwargs)
+    if not result.published:
+        socket.send_frame(message_frame(result.message))
+
+
+@handles(Edit)
+async def on_edit(socket: Socket, frame: Edit) -> None:
+    """Edits one of my messages."""
+    await change(message_edit, socket, message_id=frame.id, body=frame.body)
+
+
+@handles(Delete)
+async def on_delete(socket: Socket, frame: Delete) -> None:
+    """Deletes one of my messages (staff: anyone's)."""
+    await change(message_delete, socket, message_id=frame.id, as_staff=socket.user.is_staff)
+
+
+@handles(React)
+async def on_react(socket: Socket, frame: React) -> None:
+    """Adds or removes my reaction on a message."""
+    await change(message_react, socket, message_id=frame.id, emoji=frame.emoji, on=frame.on)
+
+
+@handles(Read)
+async def on_read(socket: Socket, frame: Read) -> None:
+    """Moves my read position in a conversation (never back)."""
+    with unavailable_on_outage("marking read"):
+        await db_call(read_mark)(
+            user=socket.user, room=frame.room, with_=frame.with_, seq=frame.seq
+        )
+
+
+@handles(Typing)
+async def on_typing(socket: Socket, frame: Typing) -> None:
+    """Tells the others of the conversation that I am typing; at most every 2 s per socket."""
+    now = time.monotonic()
+    if now - socket.typing_at < TYPING_EVERY_SECONDS:
+        return
+    socket.typing_at = now
+    with unavailable_on_outage("typing"):
+        to_user_id = None
+        if frame.to is not None:
+            to_user_id = await db_call(typing_recipient, concurrent=True)(username=frame.to)
+        await typing_announce(
+            user=socket.user, rooms=socket.rooms, room=frame.room, to_user_id=to_user_id
+        )
 
 
 @handles(Users)

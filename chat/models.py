@@ -81,10 +81,24 @@ class Message(models.Model):
         related_name="messages",
         editable=False,
     )
-    body = models.TextField(max_length=4000)
+    body = models.TextField(max_length=4000, blank=True)
     client_id = models.CharField(max_length=64)
     seq = models.PositiveBigIntegerField()
     sent_at = models.DateTimeField(db_index=True)
+    # Every creation or change of any message takes the next revision (see Counter),
+    # under the lock that makes them commit in order: `sync since` follows it.
+    rev = models.PositiveBigIntegerField(unique=True, editable=False)
+    edited_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A deleted message keeps its id and seq; its text, reactions and mentions are gone.
+    deleted = models.BooleanField(default=False, editable=False)
+    # [{"emoji": "👍", "users": ["alice", "bob"]}], in order of each emoji's first use.
+    reactions = models.JSONField(default=list, blank=True, editable=False)
+    # The usernames the body mentions as @name, in order; `mentions` is the same as
+    # rows, so a user's unread mentions can be counted.
+    mentioned = models.JSONField(default=list, blank=True, editable=False)
+    mentions = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in", editable=False
+    )
 
     class Meta:
         ordering = ["id"]
@@ -118,3 +132,43 @@ class Message(models.Model):
     def __str__(self) -> str:
         target = f"#{self.room}" if self.room_id else f"@{self.recipient}"
         return f"{self.sender} → {target} ({self.seq})"
+
+
+class Counter(models.Model):
+    """A named counter taken under a row lock: `rev` hands out message revisions."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value}"
+
+
+class ReadPosition(models.Model):
+    """How far a user has read one conversation (a room or a direct conversation)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_positions"
+    )
+    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.CASCADE)
+    direct = models.ForeignKey(DirectConversation, null=True, blank=True, on_delete=models.CASCADE)
+    # Never moves back: every message with a seq up to this one counts as read.
+    seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "room"], condition=Q(room__isnull=False), name="read_room"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "direct"], condition=Q(direct__isnull=False), name="read_direct"
+            ),
+            models.CheckConstraint(
+                condition=Q(room__isnull=False, direct__isnull=True)
+                | Q(room__isnull=True, direct__isnull=False),
+                name="read_room_xor_direct",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.room or self.direct} to {self.seq}"

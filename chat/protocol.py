@@ -80,9 +80,11 @@ class History:
 
 @dataclass(frozen=True, slots=True)
 class Sync:
-    """`sync`: every visible message with an id above `after`."""
+    """`sync`: every visible message with an id above `after` (v1), or, in its current
+    state, every visible message with a revision above `since`."""
 
-    after: int
+    after: int | None = None
+    since: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +97,56 @@ class Ping:
     """`ping`: liveness check."""
 
 
-ClientFrame = Send | History | Sync | Users | Ping
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """`edit`: replace the body of my message `id`."""
+
+    id: int
+    body: str
 
 
-def _bad(detail: str, client_id: str | None = None) -> ProtocolError:
-    return ProtocolError(ErrorCode.BAD_FRAME, detail, client_id=client_id)
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """`delete`: delete message `id` (mine; staff: any)."""
+
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class React:
+    """`react`: add (`on`) or remove my reaction `emoji` on message `id`."""
+
+    id: int
+    emoji: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """`read`: I have read a room (`room`) or a direct conversation (`with_`) up to `seq`."""
+
+    room: str | None
+    with_: str | None
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """`typing`: I am typing in a room (`room`) or to a user (`to`)."""
+
+    room: str | None
+    to: str | None
+
+
+ClientFrame = Send | History | Sync | Users | Ping | Edit | Delete | React | Read | Typing
+
+MAX_EMOJI_CHARS = 16
+
+
+def _bad(
+    detail: str, client_id: str | None = None, *, message_id: int | None = None
+) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_FRAME, detail, client_id=client_id, message_id=message_id)
 
 
 def _reject_constant(name: str) -> None:
@@ -206,9 +253,63 @@ def _parse_history(frame: dict) -> History:
 
 def _parse_sync(frame: dict) -> Sync:
     after = _optional_cursor(frame, "after")
-    if after is None:
-        raise _bad("'after' is required: the largest message id you have (0 for none)")
-    return Sync(after=after)
+    since = _optional_cursor(frame, "since")
+    if (after is None) == (since is None):
+        raise _bad(
+            "give exactly one of 'since' (the largest rev you have) and 'after' "
+            "(the largest message id you have); 0 for none"
+        )
+    return Sync(after=after, since=since)
+
+
+def _message_id(frame: dict) -> int:
+    message_id = _optional_cursor(frame, "id", low=1)
+    if message_id is None:
+        raise _bad("'id' is required: the id of the message")
+    return message_id
+
+
+def _parse_edit(frame: dict) -> Edit:
+    message_id = _message_id(frame)
+    try:
+        body = _body(frame, None)
+    except ProtocolError as error:
+        error.message_id = message_id  # the refusal names the message it was for
+        raise
+    return Edit(id=message_id, body=body)
+
+
+def _parse_react(frame: dict) -> React:
+    message_id = _message_id(frame)
+    emoji, on = frame.get("emoji"), frame.get("on")
+    if (
+        not isinstance(emoji, str)
+        or not 1 <= len(emoji) <= MAX_EMOJI_CHARS
+        or any(char.isspace() for char in emoji)
+        or is_blank(emoji)
+    ):
+        raise _bad(
+            f"'emoji' must be 1 to {MAX_EMOJI_CHARS} characters without white space",
+            message_id=message_id,
+        )
+    if not isinstance(on, bool):
+        raise _bad(
+            "'on' must be true (add my reaction) or false (remove it)", message_id=message_id
+        )
+    return React(id=message_id, emoji=emoji, on=on)
+
+
+def _parse_read(frame: dict) -> Read:
+    _exactly_one(frame, "room", "with")
+    seq = _optional_cursor(frame, "seq")
+    if seq is None:
+        raise _bad("'seq' is required: the seq read up to")
+    return Read(room=_optional_str(frame, "room"), with_=_optional_str(frame, "with"), seq=seq)
+
+
+def _parse_typing(frame: dict) -> Typing:
+    _exactly_one(frame, "room", "to")
+    return Typing(room=_optional_str(frame, "room"), to=_optional_str(frame, "to"))
 
 
 _PARSERS = {
@@ -217,6 +318,11 @@ _PARSERS = {
     "sync": _parse_sync,
     "users": lambda frame: Users(),
     "ping": lambda frame: Ping(),
+    "edit": _parse_edit,
+    "delete": lambda frame: Delete(id=_message_id(frame)),
+    "react": _parse_react,
+    "read": _parse_read,
+    "typing": _parse_typing,
 }
 
 
@@ -259,6 +365,26 @@ class StoredMessage:
     client_id: str
     room: str | None = None
     to: str | None = None
+    rev: int = 0
+    edited_at: datetime | None = None
+    deleted: bool = False
+    # [{"emoji": "👍", "users": ["alice"]}], as stored; usernames as mentioned, in order.
+    reactions: tuple[dict[str, Any], ...] = ()
+    mentions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """How far I have read one conversation, and what waits there for me."""
+
+    room: str | None
+    with_: str | None
+    read_seq: int
+    last_seq: int
+    unread: int
+    mentions: int
+    # A direct conversation only: how far the other party has read ("seen").
+    their_read_seq: int | None = None
 
 
 def format_time(moment: datetime) -> str:
@@ -284,13 +410,26 @@ def message_frame(message: StoredMessage) -> dict[str, Any]:
             "body": message.body,
             "sent_at": format_time(message.sent_at),
             "client_id": message.client_id,
+            "rev": message.rev,
+            "edited_at": format_time(message.edited_at) if message.edited_at else None,
+            "deleted": message.deleted,
+            "reactions": list(message.reactions),
+            "mentions": list(message.mentions),
         }
     )
     return frame
 
 
 def hello_frame(
-    *, user: str, online: list[str], rooms: list[str], direct: list[str], last_id: int
+    *,
+    user: str,
+    online: list[str],
+    rooms: list[str],
+    direct: list[str],
+    last_id: int,
+    rev: int,
+    unread: list[Unread],
+    staff: bool,
 ) -> dict[str, Any]:
     """Builds the first frame of a socket: who I am, who is online, what I can read."""
     return {
@@ -300,7 +439,43 @@ def hello_frame(
         "rooms": rooms,
         "direct": direct,
         "last_id": last_id,
+        "rev": rev,
+        "unread": [_unread_entry(entry) for entry in unread],
+        "staff": staff,
     }
+
+
+def _unread_entry(entry: Unread) -> dict[str, Any]:
+    where = {"room": entry.room} if entry.room is not None else {"with": entry.with_}
+    return {
+        **where,
+        "read_seq": entry.read_seq,
+        "last_seq": entry.last_seq,
+        "unread": entry.unread,
+        "mentions": entry.mentions,
+        **({} if entry.their_read_seq is None else {"their_read_seq": entry.their_read_seq}),
+    }
+
+
+def read_frame(*, user: str, room: str | None, with_: str | None, seq: int) -> dict[str, Any]:
+    """Builds the frame telling that `user` has read a conversation up to `seq`.
+
+    `with_` names the other party of a direct conversation from the receiver's side.
+    """
+    frame: dict[str, Any] = {"type": "read", "user": user}
+    if room is not None:
+        frame["room"] = room
+    else:
+        frame["with"] = with_
+    frame["seq"] = seq
+    return frame
+
+
+def typing_frame(*, user: str, room: str | None) -> dict[str, Any]:
+    """Builds the frame telling that `user` is typing in `room` (or, without one, to me)."""
+    if room is not None:
+        return {"type": "typing", "user": user, "room": room}
+    return {"type": "typing", "user": user, "with": user}
 
 
 def presence_frame(*, user: str, online: bool) -> dict[str, Any]:
@@ -343,15 +518,20 @@ def history_frame(
     return frame
 
 
-def sync_frame(*, messages: list[StoredMessage], has_more: bool, after: int) -> dict[str, Any]:
-    """Builds the answer to `sync`; `last_id` is where the next page starts."""
-    last_id = max([after, *(m.id for m in messages)])
-    return {
+def sync_frame(
+    *, messages: list[StoredMessage], has_more: bool, after: int | None, since: int | None = None
+) -> dict[str, Any]:
+    """Builds the answer to `sync`: `last_rev` (or, for `after`, `last_id`) starts the next page."""
+    frame: dict[str, Any] = {
         "type": "sync",
         "messages": [message_frame(m) for m in messages],
         "has_more": has_more,
-        "last_id": last_id,
     }
+    if since is not None:
+        frame["last_rev"] = max([since, *(m.rev for m in messages)])
+    else:
+        frame["last_id"] = max([after, *(m.id for m in messages)])
+    return frame
 
 
 def error_frame(error: ChatError) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from chat import accounts
+from chat.messaging import read_state
 from chat.models import Room
 from chat.realtime import publish
 
@@ -25,6 +26,12 @@ def close_sockets_on_logout(sender, request, user, **kwargs) -> None:
     """Closes every socket of the session being logged out."""
     if request is not None and request.session.session_key:
         accounts.session_end(session_key=request.session.session_key)
+
+
+def start_new_user(sender, instance, created, **kwargs) -> None:
+    """Starts a new user's read positions at the end of every room."""
+    if created:
+        read_state.read_start(user_id=instance.pk)
 
 
 def close_sockets_of_inactive_user(sender, instance, created, **kwargs) -> None:
@@ -47,6 +54,7 @@ def connect() -> None:
     """Connects the handlers above to their signals (called once, from ChatConfig.ready)."""
     user_logged_out.connect(close_sockets_on_logout, dispatch_uid="chat.logout")
     user = settings.AUTH_USER_MODEL
+    post_save.connect(start_new_user, sender=user, dispatch_uid="chat.new_user")
     post_save.connect(close_sockets_of_inactive_user, sender=user, dispatch_uid="chat.inactive")
     post_delete.connect(close_sockets_of_deleted_user, sender=user, dispatch_uid="chat.deleted")
     post_save.connect(announce_room_change, sender=Room, dispatch_uid="chat.room.saved")

@@ -94,6 +94,7 @@ def _serve_daphne(options: argparse.Namespace, rest: list[str]) -> None:
 
         def _close_politely(self) -> None:
             self.ws_factory.setProtocolOptions(failByDrop=False)
+            self.ws_factory.protocol = _limit_incoming_only(self.ws_factory.protocol)
 
     class ChatCommandLine(CommandLineInterface):
         server_class = ChatServer
@@ -108,6 +109,24 @@ def _serve_daphne(options: argparse.Namespace, rest: list[str]) -> None:
     argv += ["--ping-interval", f"{options.ping_interval:g}"]
     argv += ["--ping-timeout", f"{options.ping_timeout:g}"]
     ChatCommandLine().run([*argv, APPLICATION])
+
+
+def _limit_incoming_only(protocol_class: type) -> type:
+    """daphne's websocket protocol with the message size limit on received frames only.
+
+    autobahn applies `maxMessagePayloadSize` to what the server sends too, which
+    would end every socket asked for a history page of long messages.
+    """
+
+    class IncomingLimitOnly(protocol_class):
+        def sendMessage(self, *args, **kwargs):
+            limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
+            try:
+                return super().sendMessage(*args, **kwargs)
+            finally:
+                self.maxMessagePayloadSize = limit
+
+    return IncomingLimitOnly
 
 
 def main(argv: list[str]) -> None:

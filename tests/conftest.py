@@ -215,12 +215,16 @@ def site_server(site_database, suite_redis_url):
 def _release_test_database(django_db_setup, django_db_blocker):
     """Ends leftover connections of worker threads so the test database can be dropped."""
     yield
-    from django.db import connection
+    from django.db import OperationalError, connection
 
     if connection.vendor != "postgresql":
         return
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    try:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    except OperationalError:
+        # No test used the database, so it was never created: nothing to release.
+        return

@@ -11,6 +11,8 @@ import sys
 import uuid
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import formats, timezone
 
@@ -247,3 +249,175 @@ def test_a_room_added_in_the_admin_reaches_an_open_page_every_time(site_server):
         await page.close()
 
     asyncio.run(scenario())
+
+
+# --- Messages that change: staff edits and deletions reach open pages ------------------
+
+changes_reach_sockets = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+async def _open_page_of(connect, username: str):
+    """Opens a chat socket as one of the fixture's users."""
+    user = await sync_to_async(get_user_model().objects.get)(username=username)
+    return await connect(user)
+
+
+async def _next_revision(socket, message, *, above: int) -> dict:
+    _, frame = await socket.receive_until(
+        "message", lambda m: m["id"] == message.id and m["rev"] > above
+    )
+    return frame
+
+
+@changes_reach_sockets
+async def test_an_edit_in_the_admin_reaches_an_open_page_with_a_higher_rev(staff, chat, connect):
+    message = chat[0]
+    bob = await _open_page_of(connect, "bob")
+    response = await sync_to_async(staff.post)(
+        f"{MESSAGES}{message.id}/change/", {"body": "  hello everyone, edited  "}
+    )
+    assert response.status_code == 302
+    frame = await _next_revision(bob, message, above=message.rev)
+    assert (frame["body"], frame["deleted"], frame["from"]) == (
+        "hello everyone, edited",
+        False,
+        "alice",
+    )
+    assert frame["edited_at"] is not None and frame["seq"] == message.seq
+    stored = await sync_to_async(Message.objects.get)(pk=message.id)
+    assert (stored.body, stored.rev) == ("hello everyone, edited", frame["rev"])
+
+
+@changes_reach_sockets
+async def test_a_deletion_in_the_admin_reaches_an_open_page_and_leaves_no_seq_hole(
+    staff, chat, connect
+):
+    message = chat[1]  # general, seq 2
+    alice = await _open_page_of(connect, "alice")
+    response = await sync_to_async(staff.post)(f"{MESSAGES}{message.id}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    frame = await _next_revision(alice, message, above=message.rev)
+    assert (frame["deleted"], frame["body"], frame["seq"]) == (True, "", 2)
+    stored = await sync_to_async(Message.objects.get)(pk=message.id)
+    assert (stored.deleted, stored.body, stored.rev) == (True, "", frame["rev"])
+    history = await alice.ask({"type": "history", "room": "general"})
+    assert [(m["seq"], m["deleted"]) for m in history["messages"]] == [(1, False), (2, True)]
+    await alice.send({"type": "send", "room": "general", "body": "next", "client_id": "n1"})
+    _, ack = await alice.receive_until("ack")
+    assert ack["seq"] == 3
+
+
+@changes_reach_sockets
+async def test_deleting_selected_messages_in_the_admin_leaves_tombstones(staff, chat, connect):
+    alice = await _open_page_of(connect, "alice")
+    chosen = [chat[0], chat[3]]  # a room message and a direct message to alice
+    response = await sync_to_async(staff.post)(
+        MESSAGES,
+        {"action": "delete_selected", "_selected_action": [m.id for m in chosen], "post": "yes"},
+    )
+    assert response.status_code == 302
+    for message in chosen:
+        frame = await _next_revision(alice, message, above=message.rev)
+        assert (frame["deleted"], frame["body"]) == (True, "")
+    rows = await sync_to_async(lambda: sorted(Message.objects.values_list("id", "deleted")))()
+    assert rows == sorted((m.id, m in chosen) for m in chat)
+
+
+@changes_reach_sockets
+async def test_the_purge_action_tombstones_every_message_of_the_selected_users(
+    staff, chat, connect
+):
+    alice = await _open_page_of(connect, "alice")
+    bob_id = await sync_to_async(lambda: get_user_model().objects.get(username="bob").pk)()
+    response = await sync_to_async(staff.post)(
+        "/admin/auth/user/", {"action": "purge_messages", "_selected_action": [bob_id]}
+    )
+    assert response.status_code == 302
+    # bob's room message and his direct message to alice; alice's stay.
+    for message in (chat[1], chat[3]):
+        frame = await _next_revision(alice, message, above=message.rev)
+        assert (frame["deleted"], frame["body"], frame["from"]) == (True, "", "bob")
+    rows = await sync_to_async(lambda: {m.id: (m.deleted, m.body) for m in Message.objects.all()})()
+    assert rows == {
+        chat[0].id: (False, "hello everyone"),
+        chat[1].id: (True, ""),
+        chat[2].id: (False, "cat pictures inside"),
+        chat[3].id: (True, ""),
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "changed"),
+    [
+        ("change/", {"body": "edited"}, ("edited", False)),
+        ("delete/", {"post": "yes"}, ("", True)),
+    ],
+    ids=["edit", "delete"],
+)
+def test_admin_changes_wait_until_the_admins_own_transaction_commits(
+    staff, chat, django_capture_on_commit_callbacks, path, data, changed
+):
+    message = chat[0]
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = staff.post(f"{MESSAGES}{message.id}/{path}", data)
+        assert response.status_code == 302
+        # Nothing is changed (or published) while the admin's transaction is open:
+        # a page told of the change could otherwise read the old state back.
+        stored = Message.objects.get(pk=message.id)
+        assert (stored.body, stored.deleted, stored.rev) == (message.body, False, message.rev)
+    for callback in callbacks:
+        callback()
+    stored = Message.objects.get(pk=message.id)
+    assert (stored.body, stored.deleted) == changed and stored.rev > message.rev
+
+
+def test_an_admin_edit_to_a_blank_body_changes_nothing(staff, chat):
+    message = chat[0]
+    response = staff.post(f"{MESSAGES}{message.id}/change/", {"body": " \u200b "}, follow=True)
+    assert "The body was not changed" in html.unescape(response.content.decode())
+    stored = Message.objects.get(pk=message.id)
+    assert (stored.body, stored.rev, stored.edited_at) == (message.body, message.rev, None)
+
+
+@pytest.mark.server
+def test_staff_edits_and_deletions_in_the_admin_reach_an_open_page_live(site_server):
+    staff = staff_browser(site_server)
+    session = Browser(site_server.url).signup(f"writer{uuid.uuid4().hex[:8]}")
+
+    async def scenario() -> None:
+        page = await ChatClient(site_server, session).open()
+        loop = asyncio.get_running_loop()
+        room = {"type": "send", "room": "general"}
+        await page.send({**room, "body": "typo heer", "client_id": "a1"})
+        ack = await page.receive_type("ack", skip=("presence", "users", "message"))
+        message = await _until(page, ack["id"], above=0)
+
+        status, _, _ = await loop.run_in_executor(
+            None, staff.post_form, f"{MESSAGES}{ack['id']}/change/", {"body": "typo here"}
+        )
+        assert status == 302
+        edited = await _until(page, ack["id"], above=message["rev"])
+        assert (edited["body"], edited["seq"]) == ("typo here", ack["seq"])
+        assert edited["edited_at"] is not None
+
+        status, _, _ = await loop.run_in_executor(
+            None, staff.post_form, f"{MESSAGES}{ack['id']}/delete/", {"post": "yes"}
+        )
+        assert status == 302
+        tombstone = await _until(page, ack["id"], above=edited["rev"])
+        assert (tombstone["deleted"], tombstone["body"], tombstone["seq"]) == (True, "", ack["seq"])
+        # No hole: the next message takes the next seq.
+        await page.send({**room, "body": "next", "client_id": "a2"})
+        after = await page.receive_type("ack", skip=("presence", "users", "message"))
+        assert after["seq"] == ack["seq"] + 1
+        await page.close()
+
+    asyncio.run(scenario())
+
+
+async def _until(page: ChatClient, message_id: int, *, above: int) -> dict:
+    """Receives frames on a real server's page until message `message_id` above rev `above`."""
+    while True:
+        frame = await page.receive()
+        if frame["type"] == "message" and frame["id"] == message_id and frame["rev"] > above:
+            return frame

@@ -6,6 +6,7 @@ back into the socket.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,31 @@ def test_a_forbidden_import_is_noticed(tmp_path):
     assert _offending([module], ("chat.models", "django.db")) == {
         "bad.py": ["chat.models", "django.db", "django.db.connection"]
     }
+
+
+STATIC = CHAT.parent / "static" / "chat"
+STATE_MODULES = ("store", "conversation", "catchup", "handlers", "reading", "typing", "protocol")
+VIEW_AND_SOCKET = (
+    "view.js",
+    "sidebar.js",
+    "message-row.js",
+    "message-actions.js",
+    "dom.js",
+    "socket.js",
+    "app.js",
+)
+
+
+def _js_imports(path: Path) -> set[str]:
+    """The files an ES module imports from this folder."""
+    return set(re.findall(r"""(?:import|from)\s+['"]\./([\w.-]+)['"]""", path.read_text()))
+
+
+def test_the_pages_state_modules_import_no_view_and_no_socket():
+    for name in STATE_MODULES:
+        imported = _js_imports(STATIC / f"{name}.js")
+        assert not imported & set(VIEW_AND_SOCKET), f"{name}.js imports {imported}"
+
+
+def test_the_js_import_rule_sees_imports():
+    assert "protocol.js" in _js_imports(STATIC / "store.js")

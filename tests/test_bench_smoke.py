@@ -1,6 +1,7 @@
 """The benchmark (`make bench`) runs end to end at toy size and reports every figure.
 
 Only the shape of the results is checked, never a timing: this machine is shared.
+The one correctness figure, the mixed run's lost messages and changes, must be 0.
 """
 
 import json
@@ -24,6 +25,9 @@ STALLED_FIGURES = (
     "stalled_too_slow_logged",
 )
 
+# What the mixed run reports per step besides the room run's figures.
+MIXED_FIGURES = ("late", "server_lost", "edits", "reactions", "errors")
+
 # The scenarios each target runs; every other scenario is reported as not applicable.
 RUNS = {
     "site": set(SCENARIOS),
@@ -41,11 +45,14 @@ def _figures(scenario: str, entry: dict) -> list:
     """The numbers each scenario must report."""
     if scenario == "connections":
         return [entry["opened"], entry["kib_per_connection"], entry["handshake"]["p99_ms"]]
-    if scenario in ("room", "room_slow_reader", "direct"):
+    if scenario in ("room", "room_slow_reader", "mixed", "direct"):
         assert entry["steps"], f"{scenario} ran no step"
         values = [] if scenario == "direct" else [entry["capacity_deliveries_per_s"]]
         for step in entry["steps"]:
             values += [step["deliveries_per_s"], step["p50_ms"], step["p99_ms"], step["lost"]]
+        if scenario == "mixed":
+            values += [step[figure] for step in entry["steps"] for figure in MIXED_FIGURES]
+            values += [step["copies"]["checked"] for step in entry["steps"]]
         if scenario == "room_slow_reader":
             values += [entry[figure] for figure in STALLED_FIGURES]
             values += [step["stalled_present"] for step in entry["steps"]]
@@ -103,8 +110,19 @@ def test_smoke_run_reports_every_target_and_scenario(tmp_path):
         "room_capacity_site_over_site_daphne",
         "room_capacity_stalled_readers_over_none",
     }
+    # Every receiver of the mixed run ended with every message in its final state,
+    # and the server's state held every edit and reaction the senders made.
+    mixed = results["targets"]["site"]["scenarios"]["mixed"]
+    for step in mixed["steps"]:
+        assert step["copies"]["checked"] > 0, step
+        assert (step["lost"], step["server_lost"], step["errors"]) == (0, 0, 0), step
+    assert sum(step["edits"] for step in mixed["steps"]) > 0
+    assert sum(step["reactions"] for step in mixed["steps"]) > 0
     assert "room: capacity" in done.stdout  # the table was printed
     # with the run with stalled readers beside the room run, step by step
     assert "  with stalled readers" in done.stdout
     assert "room steps on site, without | with stalled readers" in done.stdout
+    # and the mixed run too
+    assert "  with edits and reactions" in done.stdout
+    assert "room steps on site, without | with edits and reactions" in done.stdout
     assert result_file.with_suffix(".png").stat().st_size > 0

@@ -249,6 +249,8 @@ async def check_one_answer(socket, text: str, frame=None) -> None:
         reply = json.loads(output["text"])
         assert isinstance(reply, dict) and isinstance(reply.get("type"), str), reply
         pongs -= reply == {"type": "pong"}
+        if reply["type"] == "error":
+            pongs = min(pongs, 1)  # the frame was refused: only the marker's pong is to come
         if reply["type"] not in ("message", "presence"):  # broadcasts are not answers
             replies.append(reply)
     replies.pop()  # the marker pong

@@ -17,6 +17,9 @@ async def test_hello_is_the_first_frame(make_user, connect):
         "rooms": ["general"],
         "direct": [],
         "last_id": 0,
+        "rev": 0,
+        "unread": [{"room": "general", "read_seq": 0, "last_seq": 0, "unread": 0, "mentions": 0}],
+        "staff": False,
     }
 
 

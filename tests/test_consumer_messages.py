@@ -39,7 +39,13 @@ async def test_room_message_is_acked_and_reaches_every_member(people, connect):
             "body": "hi all",
             "sent_at": ack["sent_at"],
             "client_id": "k1",
+            "rev": message["rev"],
+            "edited_at": None,
+            "deleted": False,
+            "reactions": [],
+            "mentions": [],
         }
+        assert message["rev"] >= 1
     assert await _count(room__name="general") == 1
 
 

@@ -1,8 +1,9 @@
 """Two real server processes on one Redis and one database behave as one chat.
 
 Covers presence and messages crossing processes, a SIGKILLed process, a Redis
-restart, an idle socket in Redis mode, and a churn test where receivers reconnect
-at random while senders post. Figures are printed (run with -s to see them).
+restart, a change stored while Redis is down, an idle socket in Redis mode, and a
+churn test where receivers reconnect at random while senders post, edit, delete and
+react. Figures are printed (run with -s to see them).
 """
 
 import asyncio
@@ -11,6 +12,7 @@ import random
 import signal
 import time
 import uuid
+from dataclasses import dataclass
 
 import pytest
 import websockets
@@ -227,59 +229,105 @@ async def _reopen(server, session, within: float) -> ChatClient:
 def test_churn_loses_no_message_and_repeats_none(pair):
     senders = [_signup(server, "sender") for server in pair]
     receivers = [_signup(pair[index % 2], "receiver") for index in range(6)]
-    sent_ids, expected, holdings, duplicates = asyncio.run(_churn(pair, senders, receivers))
-    lost = {name: len(expected[name] - held) for name, held in holdings.items()}
+    churn = asyncio.run(_churn(pair, senders, receivers))
+    lost = {name: len(churn.expected[name] - held.keys()) for name, held in churn.holdings.items()}
+    # A message held in another state than its final one missed a change.
+    stale = {
+        name: sum(held[i] != churn.final[i] for i in churn.expected[name] & held.keys())
+        for name, held in churn.holdings.items()
+    }
+    # Another receiver's direct message of this churn must never reach a receiver.
+    foreign = {
+        name: (held.keys() & churn.intended.keys()) - churn.expected[name]
+        for name, held in churn.holdings.items()
+    }
     print(
-        f"\nfigure: churn sent {len(sent_ids['room'])} room messages and "
-        f"{sum(len(ids) for key, ids in sent_ids.items() if key != 'room')} direct messages; "
-        f"lost per receiver {lost}; duplicate frames on a socket {duplicates}"
+        f"\nfigure: churn sent {len(churn.sent_ids['room'])} room messages and "
+        f"{sum(len(ids) for key, ids in churn.sent_ids.items() if key != 'room')} direct "
+        f"messages, and changed them {churn.changes} times; lost per receiver {lost}; "
+        f"held in an older state per receiver {stale}; "
+        f"duplicate frames on a socket {churn.duplicates}"
     )
     assert all(count == 0 for count in lost.values())
-    assert duplicates == 0
+    assert all(count == 0 for count in stale.values())
+    assert all(not ids for ids in foreign.values()), foreign
+    assert churn.duplicates == 0
+    # The final state is what the senders did, not only what the server answers.
+    assert {i: _state(churn.final[i]) for i in churn.intended} == churn.intended
 
 
-async def _churn(pair, senders, receivers, messages_per_sender=150):
+# Reactions in the churn: the author's own on some messages, the other sender's on
+# the same ones as soon as it sees them, and one the author gives and takes back.
+OWN, OTHERS, TAKEN_BACK = "👍", "🎉", "❤"
+
+
+def _state(frame: dict) -> dict:
+    """What a message frame says of the message's state: body, deletion, who reacted how."""
+    reactions = {entry["emoji"]: set(entry["users"]) for entry in frame["reactions"]}
+    return {"body": frame["body"], "deleted": frame["deleted"], "reactions": reactions}
+
+
+@dataclass
+class _Churn:
+    """What the churn did and what each receiver ended with."""
+
+    sent_ids: dict[str, set[int]]
+    expected: dict[str, set[int]]  # per receiver: the ids it may see
+    holdings: dict[str, dict[int, dict]]  # per receiver: id -> the frame with the highest rev
+    final: dict[int, dict]  # id -> the message's frame as the server has it at the end
+    intended: dict[int, dict]  # id -> its state as the senders made it
+    changes: int
+    duplicates: int
+
+
+async def _churn(pair, senders, receivers, messages_per_sender=90):
     rng = random.Random(7)
     stop = asyncio.Event()
-    holdings = {name: set() for name, _ in receivers}
+    holdings = {name: {} for name, _ in receivers}
     duplicates = 0
 
     async def receive_forever(name, session):
         nonlocal duplicates
-        max_id = 0
+        held = holdings[name]
+        max_rev = 0
+
+        def keep(message):
+            # Per id, the frame with the highest rev, as the page keeps them.
+            nonlocal max_rev
+            if message["id"] not in held or message["rev"] > held[message["id"]]["rev"]:
+                held[message["id"]] = message
+            max_rev = max(max_rev, message["rev"])
 
         async def next_frame(client, seen_on_socket, timeout):
             # Every message frame counts, also those that arrive while a sync is answered.
-            nonlocal duplicates, max_id
+            # A changed message comes again with a higher rev; the same rev twice is a repeat.
+            nonlocal duplicates
             frame = await client.receive(timeout=timeout)
             if frame["type"] == "message":
-                if frame["id"] in seen_on_socket:
+                if (frame["id"], frame["rev"]) in seen_on_socket:
                     duplicates += 1
-                seen_on_socket.add(frame["id"])
-                holdings[name].add(frame["id"])
-                max_id = max(max_id, frame["id"])
+                seen_on_socket.add((frame["id"], frame["rev"]))
+                keep(frame)
             return frame
 
         async def catch_up(client, seen_on_socket):
-            # Sync from the largest id seen before this connection, as the page does.
-            nonlocal max_id
-            after = max_id
-            await client.send({"type": "sync", "after": after})
+            # Sync since the largest rev seen before this connection, as the page does.
+            await client.send({"type": "sync", "since": max_rev})
             while True:
                 frame = await next_frame(client, seen_on_socket, 5)
                 if frame["type"] != "sync":
                     continue
                 for message in frame["messages"]:
-                    holdings[name].add(message["id"])
-                    max_id = max(max_id, message["id"])
+                    keep(message)
                 if not frame["has_more"]:
                     return
-                await client.send({"type": "sync", "after": frame["last_id"]})
+                await client.send({"type": "sync", "since": frame["last_rev"]})
 
         while True:
             client = await _reopen(pair[rng.randrange(2)], session, 15)
             seen_on_socket = set()
-            # Every send was acked before `stop`: a sync that starts after it brings them all.
+            # Every send and change was confirmed before `stop`: a sync that starts
+            # after it brings them all.
             last = stop.is_set()
             try:
                 await catch_up(client, seen_on_socket)
@@ -293,9 +341,71 @@ async def _churn(pair, senders, receivers, messages_per_sender=150):
                 await client.close()
 
     sent_ids = {"room": set(), **{name: set() for name, _ in receivers}}
+    intended: dict[int, dict] = {}
+    changes = 0
 
     async def send_all(index, session):
+        nonlocal changes
+        me = senders[index][0]
+        other = f"c{1 - index}-"
         client = await _open(pair[index], session)
+        noticed, to_react = set(), []
+
+        async def until(kind, accept):
+            # Reads up to the frame awaited, noting the other sender's room messages
+            # that take reactions from both senders (numbers 1 and 6 of every ten).
+            while True:
+                frame = await client.receive(timeout=10)
+                assert frame["type"] != "error", f"{me}: {frame}"
+                if (
+                    frame["type"] == "message"
+                    and frame["client_id"].startswith(other)
+                    and int(frame["client_id"][len(other) :]) % 5 == 1
+                    and frame["id"] not in noticed
+                ):
+                    noticed.add(frame["id"])
+                    to_react.append(frame["id"])
+                if frame["type"] == kind and accept(frame):
+                    return frame
+
+        async def apply(frame, done, state):
+            # Sends one change; once this socket sees it made, notes its effect.
+            nonlocal changes
+            await client.send(frame)
+            await until("message", lambda m: m["id"] == frame["id"] and done(m))
+            state(intended[frame["id"]])
+            changes += 1
+
+        def users(message, emoji):
+            return next((e["users"] for e in message["reactions"] if e["emoji"] == emoji), [])
+
+        async def react(message_id, emoji, on):
+            def effect(state):
+                who = state["reactions"].setdefault(emoji, set())
+                (who.add if on else who.discard)(me)
+                if not who:
+                    del state["reactions"][emoji]
+
+            await apply(
+                {"type": "react", "id": message_id, "emoji": emoji, "on": on},
+                lambda m: (me in users(m, emoji)) == on,
+                effect,
+            )
+
+        async def edit(message_id, body):
+            await apply(
+                {"type": "edit", "id": message_id, "body": body},
+                lambda m: m["body"] == body,
+                lambda state: state.update(body=body),
+            )
+
+        async def delete(message_id):
+            await apply(
+                {"type": "delete", "id": message_id},
+                lambda m: m["deleted"],
+                lambda state: state.update(body="", deleted=True, reactions={}),
+            )
+
         for number in range(messages_per_sender):
             # Every fifth message is direct to a random receiver, the rest go to the room.
             target_name = None
@@ -304,12 +414,28 @@ async def _churn(pair, senders, receivers, messages_per_sender=150):
                 frame = {"type": "send", "to": target_name}
             else:
                 frame = {"type": "send", "room": "general"}
-            frame.update({"body": f"{index}-{number}", "client_id": f"c{index}-{number}"})
+            client_id = f"c{index}-{number}"
+            frame.update({"body": f"{index}-{number}", "client_id": client_id})
             await client.send(frame)
-            ack = await client.receive_type(
-                "ack", skip=("presence", "users", "message"), timeout=10
-            )
-            sent_ids[target_name or "room"].add(ack["id"])
+            ack = await until("ack", lambda a, client_id=client_id: a["client_id"] == client_id)
+            message_id = ack["id"]
+            sent_ids[target_name or "room"].add(message_id)
+            intended[message_id] = {"body": frame["body"], "deleted": False, "reactions": {}}
+            # Changes of its own messages, of each kind, in rooms and direct conversations.
+            if number % 10 in (0, 4):
+                await edit(message_id, f"{index}-{number} edited")
+            elif number % 10 in (3, 9):
+                await delete(message_id)
+            elif number % 5 == 1:
+                await react(message_id, OWN, True)
+            elif number % 10 == 2:
+                await react(message_id, TAKEN_BACK, True)
+                await react(message_id, TAKEN_BACK, False)
+            # Reactions on the other sender's messages, racing the author's own.
+            while to_react:
+                theirs = to_react.pop(0)
+                await react(theirs, OTHERS, True)
+                await react(theirs, OWN, True)
             await asyncio.sleep(0.005)
         await client.close()
 
@@ -317,9 +443,65 @@ async def _churn(pair, senders, receivers, messages_per_sender=150):
     await asyncio.gather(*(send_all(i, s) for i, (_, s) in enumerate(senders)))
     stop.set()
     await asyncio.gather(*receiving)
+    # Each message as the server has it at the end: the room and its own direct
+    # messages, as each sender's `sync since 0` sees them.
+    final = {}
+    for server, (_, session) in zip(pair, senders, strict=True):
+        client = await _open(server, session)
+        since = 0
+        while True:
+            page = await _ask(client, {"type": "sync", "since": since})
+            final.update((message["id"], message) for message in page["messages"])
+            if not page["has_more"]:
+                break
+            since = page["last_rev"]
+        await client.close()
     # What each receiver should hold: every room message and its own direct messages.
     expected = {name: sent_ids["room"] | sent_ids[name] for name, _ in receivers}
-    return sent_ids, expected, holdings, duplicates
+    return _Churn(sent_ids, expected, holdings, final, intended, changes, duplicates)
+
+
+def test_a_change_stored_while_redis_is_down_is_answered_not_refused(database, restartable_redis):
+    server = ServerProcess(database, REDIS_URL=redis_url_of(restartable_redis)).start()
+    try:
+        _, session = _signup(server, "editor")
+        edit, read_answers, synced = asyncio.run(
+            _change_during_outage(restartable_redis, server, session)
+        )
+    finally:
+        server.stop()
+    # `unavailable` means "not stored": a stored edit or read position is never answered so.
+    assert (edit["type"], edit["body"]) == ("message", "after the outage"), edit
+    assert [frame for frame in read_answers if frame["type"] == "error"] == []
+    assert synced == [edit]
+
+
+async def _change_during_outage(redis_executor, server, session):
+    client = await _open(server, session)
+    await client.send({"type": "send", "room": "general", "body": "before", "client_id": "o1"})
+    ack = await client.receive_type("ack", skip=("presence", "users", "message"))
+    original = await client.receive_type("message", skip=("presence", "users"))
+    assert original["id"] == ack["id"]
+    redis_executor.stop()
+    # The database is up: the edit is stored, though nobody can be told live. Its
+    # answer is the changed message, or (wrongly) an error.
+    await client.send({"type": "edit", "id": ack["id"], "body": "after the outage"})
+    while True:
+        edit = await client.receive(timeout=15)
+        if edit["type"] in ("error", "message"):
+            break
+    # A socket's frames are handled in order: an error for the read would come before pong.
+    await client.send({"type": "read", "room": "general", "seq": ack["seq"]})
+    await client.send({"type": "ping"})
+    read_answers = [await client.receive(timeout=15)]
+    while read_answers[-1]["type"] != "pong":
+        read_answers.append(await client.receive(timeout=15))
+    redis_executor.start()
+    await client.close()
+    client = await _reopen(server, session, 30)
+    synced = await _ask(client, {"type": "sync", "since": original["rev"]})
+    await client.close()
+    return edit, read_answers, synced["messages"]
 
 
 def test_logout_on_one_process_closes_the_sessions_sockets_on_the_other(pair):

@@ -377,6 +377,11 @@ def test_message_frame_of_a_room_message_names_the_room():
         "body": "hi",
         "sent_at": "2026-11-24T10:00:00.123Z",
         "client_id": "k1",
+        "rev": 0,
+        "edited_at": None,
+        "deleted": False,
+        "reactions": [],
+        "mentions": [],
     }
 
 
@@ -391,6 +396,11 @@ def test_message_frame_of_a_direct_message_names_the_recipient_and_no_room():
         "body": "hi",
         "sent_at": "2026-11-24T10:00:00.123Z",
         "client_id": "k2",
+        "rev": 0,
+        "edited_at": None,
+        "deleted": False,
+        "reactions": [],
+        "mentions": [],
     }
 
 
@@ -490,3 +500,18 @@ def test_encode_keeps_non_ascii_text_as_is():
     assert "héllo ☃ 你好 🎉" in text
     assert "\\u" not in text
     assert json.loads(text) == {"type": "message", "body": "héllo ☃ 你好 🎉"}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "edit", "id": 7, "body": "   "},
+        {"type": "edit", "id": 7, "body": "x" * 4001},
+        {"type": "react", "id": 7, "emoji": "a b", "on": True},
+        {"type": "react", "id": 7, "emoji": "👍", "on": "yes"},
+    ],
+)
+def test_a_refused_change_names_its_message(frame):
+    with pytest.raises(ProtocolError) as refused:
+        parse_client_frame(json.dumps(frame))
+    assert error_frame(refused.value)["id"] == 7

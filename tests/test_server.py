@@ -226,6 +226,32 @@ def test_a_message_goes_round_trip(server):
     assert (message["body"], message["id"]) == ("hi", ack["id"])
 
 
+def test_a_history_page_over_64_kib_reaches_the_client(server):
+    # The 64 KiB limit is on what clients send; a page of long messages is bigger.
+    name = _name("pager")
+    session = Browser(server.url).signup(name)
+
+    async def attempt():
+        async with _ws(server, session) as ws:
+            assert json.loads(await ws.recv())["type"] == "hello"
+            for n in range(20):
+                body = f"{n} " + "x" * 3990
+                send = {"type": "send", "to": name, "body": body, "client_id": f"p{n}"}
+                await ws.send(json.dumps(send))
+            acks = 0
+            while acks < 20:
+                acks += json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "ack"
+            await ws.send(json.dumps({"type": "history", "with": name, "limit": 20}))
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if frame["type"] == "history":
+                    return frame
+
+    page = asyncio.run(attempt())
+    assert len(page["messages"]) == 20
+    assert len(json.dumps(page)) > 64 * 1024
+
+
 def test_the_default_server_is_uvicorn_and_daphne_is_chosen_by_name(server):
     banner = {"uvicorn": "Uvicorn running on", "daphne": "Starting server at"}
     chosen = server.env.get("CHAT_SERVER", "uvicorn")

@@ -4,11 +4,11 @@ A user sees every room message and the direct messages they sent or received;
 nothing here ever returns another pair's direct messages.
 """
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from chat.errors import ChatError, ErrorCode
-from chat.models import DirectConversation, Message
-from chat.protocol import SYNC_PAGE_SIZE, StoredMessage
+from chat.models import DirectConversation, Message, ReadPosition, Room
+from chat.protocol import SYNC_PAGE_SIZE, StoredMessage, Unread
 from chat.selectors import room_get, user_get
 
 _FIELDS = (
@@ -20,6 +20,11 @@ _FIELDS = (
     "client_id",
     "room__name",
     "recipient__username",
+    "rev",
+    "edited_at",
+    "deleted",
+    "reactions",
+    "mentioned",
 )
 
 
@@ -37,6 +42,11 @@ def _from_row(row: dict) -> StoredMessage:
         client_id=row["client_id"],
         room=row["room__name"],
         to=row["recipient__username"],
+        rev=row["rev"],
+        edited_at=row["edited_at"],
+        deleted=row["deleted"],
+        reactions=tuple(row["reactions"]),
+        mentions=tuple(row["mentioned"]),
     )
 
 
@@ -145,6 +155,140 @@ def history_for_user(
     return message_page(direct_id=direct.pk, before=before, after=after, limit=limit)
 
 
-def greeting(*, user_id: int) -> tuple[list[str], int]:
-    """What `hello` reads from the database: the direct partners and the newest visible id."""
-    return direct_partners(user_id=user_id), message_last_id(user_id=user_id)
+def message_changes_page(
+    *, user_id: int, since: int, limit: int = SYNC_PAGE_SIZE
+) -> tuple[list[StoredMessage], bool]:
+    """Returns, in their current state, the `limit` visible messages changed last after `since`.
+
+    Oldest revision first: new, edited, deleted and reacted-to messages alike.
+    """
+    rows = _stored(_visible_to(user_id).filter(rev__gt=since).order_by("rev")[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def message_last_rev(*, user_id: int) -> int:
+    """Returns the newest revision visible to the user, 0 when there is none."""
+    return _visible_to(user_id).order_by("-rev").values_list("rev", flat=True).first() or 0
+
+
+def message_get(*, user_id: int, message_id: int) -> Message:
+    """Finds a message the user may see, locked for a change; ChatError `not_found` otherwise."""
+    message = (
+        _visible_to(user_id)
+        .select_for_update(of=("self",))
+        .select_related("room", "sender", "recipient")
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None:
+        raise ChatError(
+            ErrorCode.NOT_FOUND, f"no message {message_id} that you can see", message_id=message_id
+        )
+    return message
+
+
+def stored(message: Message) -> StoredMessage:
+    """Turns a message row (with its room, sender and recipient loaded) into a StoredMessage."""
+    return StoredMessage(
+        id=message.pk,
+        seq=message.seq,
+        sender=message.sender.get_username(),
+        body=message.body,
+        sent_at=message.sent_at,
+        client_id=message.client_id,
+        room=message.room.name if message.room_id else None,
+        to=message.recipient.get_username() if message.recipient_id else None,
+        rev=message.rev,
+        edited_at=message.edited_at,
+        deleted=message.deleted,
+        reactions=tuple(message.reactions),
+        mentions=tuple(message.mentioned),
+    )
+
+
+def greeting(*, user_id: int) -> tuple[list[str], int, int, list[Unread]]:
+    """What `hello` reads from the database: direct partners, newest id and rev, unread."""
+    return (
+        direct_partners(user_id=user_id),
+        message_last_id(user_id=user_id),
+        message_last_rev(user_id=user_id),
+        unread_for_user(user_id=user_id),
+    )
+
+
+def unread_for_user(*, user_id: int) -> list[Unread]:
+    """One entry per conversation of the user: read position, last seq, unread and mentions.
+
+    Unread counts the messages of others after the read position that are not
+    deleted; mentions, those among them that mention the user.
+    """
+    positions = {
+        (room_id, direct_id): seq
+        for room_id, direct_id, seq in ReadPosition.objects.filter(user_id=user_id).values_list(
+            "room_id", "direct_id", "seq"
+        )
+    }
+    conversations = [
+        (room_id, None, name, None, last_seq)
+        for room_id, name, last_seq in Room.objects.values_list("id", "name", "last_seq")
+    ]
+    directs = list(
+        DirectConversation.objects.filter(
+            Q(user_low_id=user_id) | Q(user_high_id=user_id)
+        ).values_list(
+            "id",
+            "user_low_id",
+            "user_high_id",
+            "user_low__username",
+            "user_high__username",
+            "last_seq",
+        )
+    )
+    conversations += [
+        (None, direct_id, None, high if low_id == user_id else low, last_seq)
+        for direct_id, low_id, _, low, high, last_seq in directs
+    ]
+    # My own name, as it appears on the other side of a conversation with myself.
+    username = next(
+        (low for _, low_id, high_id, low, _, _ in directs if low_id == high_id == user_id), None
+    )
+    # Only conversations with something after the read position need counting.
+    behind = Q(pk__in=[])
+    for room_id, direct_id, _, _, last_seq in conversations:
+        read = positions.get((room_id, direct_id), 0)
+        if last_seq > read:
+            behind |= Q(room_id=room_id, direct_id=direct_id, seq__gt=read)
+    counts = (
+        Message.objects.filter(behind, deleted=False)
+        .exclude(sender_id=user_id)
+        .values("room_id", "direct_id")
+        .annotate(
+            unread=Count("id", distinct=True),
+            mentions=Count("id", filter=Q(mentions=user_id), distinct=True),
+        )
+    )
+    found = {(row["room_id"], row["direct_id"]): row for row in counts}
+    # How far the other party of each direct conversation has read ("seen").
+    theirs = dict(
+        ReadPosition.objects.filter(direct_id__in=[c[1] for c in conversations if c[1]])
+        .exclude(user_id=user_id)
+        .values_list("direct_id", "seq")
+    )
+    entries = []
+    for room_id, direct_id, room, other, last_seq in conversations:
+        row = found.get((room_id, direct_id), {})
+        notes_to_self = direct_id is not None and other == username
+        entries.append(
+            Unread(
+                room=room,
+                with_=other,
+                read_seq=positions.get((room_id, direct_id), 0),
+                last_seq=last_seq,
+                unread=row.get("unread", 0),
+                mentions=row.get("mentions", 0),
+                their_read_seq=(
+                    None if direct_id is None or notes_to_self else theirs.get(direct_id, 0)
+                ),
+            )
+        )
+    return entries

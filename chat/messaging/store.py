@@ -3,11 +3,11 @@ commit in order, and the lock that keeps store and publish in one order across
 processes.
 """
 
+import collections
 import contextlib
 import fcntl
 import logging
 import zlib
-from collections import Counter
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from chat.errors import OUTAGES, AccountEnded, ChatError, ErrorCode
 from chat.messaging import reads
-from chat.models import DirectConversation, Message, Room
+from chat.messaging.mentions import mentioned_users
+from chat.models import Counter, DirectConversation, Message, Room
 from chat.protocol import Send, StoredMessage, is_storable
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ _MESSAGE_ID_LOCK = zlib.crc32(b"chat.message.id")
 # Whether this thread's connection holds that lock at session level right now.
 _order_locked: ContextVar[bool] = ContextVar("chat_order_locked", default=False)
 
+
+# The Counter row that hands out message revisions (created by a migration).
+REV_COUNTER = "rev"
 
 # Failures that belong to the data of some send in a batch, not to the database: a
 # client_id another process stored meanwhile, a sender, recipient or room deleted
@@ -225,7 +229,7 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
         return DirectConversation._meta.db_table, directs[pair]
 
     # Each conversation's counter moves once by its number of new messages.
-    counts = Counter(conversation(sender, send) for _, sender, send in batch)
+    counts = collections.Counter(conversation(sender, send) for _, sender, send in batch)
     next_seq = {}
     for table in {table for table, _ in counts}:
         wanted = {pk: count for (name, pk), count in counts.items() if name == table}
@@ -237,8 +241,10 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
         raise IntegrityError("a conversation of the batch was deleted meanwhile")
 
     now = timezone.now()
+    first_rev = take_revs(len(batch))
+    mentioned = mentioned_users([send.body for _, _, send in batch])
     messages = []
-    for _, sender, send in batch:
+    for position, (_, sender, send) in enumerate(batch):
         key = conversation(sender, send)
         seq, next_seq[key] = next_seq[key], next_seq[key] + 1
         recipient = recipients.get(send.to) if send.to is not None else None
@@ -252,10 +258,18 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
                 client_id=send.client_id,
                 seq=seq,
                 sent_at=now,
+                rev=first_rev + position,
+                mentioned=list(mentioned[position]),
             )
         )
-    # Rows are inserted in batch order, so ids rise with seq inside each conversation.
+    # Rows are inserted in batch order, so ids (and revs) rise with seq inside each
+    # conversation.
     Message.objects.bulk_create(messages)
+    Message.mentions.through.objects.bulk_create(
+        Message.mentions.through(message_id=message.pk, user_id=user_id)
+        for message, users in zip(messages, mentioned, strict=True)
+        for user_id in users.values()
+    )
     posted = {}
     for (index, sender, send), message in zip(batch, messages, strict=True):
         recipient = message.recipient
@@ -269,11 +283,31 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
                 client_id=message.client_id,
                 room=send.room,
                 to=recipient.get_username() if recipient else None,
+                rev=message.rev,
+                mentions=tuple(message.mentioned),
             ),
             created=True,
             recipient_id=recipient.pk if recipient else None,
         )
     return posted
+
+
+def take_revs(count: int) -> int:
+    """Reserves `count` consecutive message revisions; returns the first.
+
+    The counter row stays locked until commit, so revisions, like ids under the
+    order lock, become visible in increasing order.
+    """
+    table = Counter._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET value = value + %s WHERE name = %s RETURNING value",
+            [count, REV_COUNTER],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise IntegrityError(f"the {REV_COUNTER!r} counter row is missing")
+    return row[0] - count + 1
 
 
 def _direct_ids(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:

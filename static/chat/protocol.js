@@ -5,6 +5,7 @@
 export const MAX_BODY_CHARS = 4000;
 export const HISTORY_PAGE = 50;
 export const GAP_PAGE = 100;
+export const MAX_EMOJI_CHARS = 16;
 
 // Conversation keys -------------------------------------------------------
 
@@ -25,41 +26,91 @@ export function messageKey(message, me) {
   return typeof other === 'string' && other !== '' ? dmKey(other) : null;
 }
 
-/** Returns the conversation a history answer belongs to, or null. */
-export function historyKey(frame) {
+/** Returns the conversation a `history`, `read` or `typing` frame names by `room` or `with`, or null. */
+export function frameKey(frame) {
   if (typeof frame.room === 'string') return roomKey(frame.room);
-  if (typeof frame.with === 'string') return dmKey(frame.with);
+  if (typeof frame.with === 'string' && frame.with !== '') return dmKey(frame.with);
   return null;
+}
+
+/** A message's revision: `rev`, or 0 for a frame from a server that does not number them. */
+export function revOf(message) {
+  return Number.isInteger(message.rev) ? message.rev : 0;
 }
 
 // Client frames -----------------------------------------------------------
 
+/** `room` for a room; `to` (send, typing) or `with` (history, read) for a direct conversation. */
+function where(key, directField) {
+  const { kind, name } = parseKey(key);
+  return kind === 'room' ? { room: name } : { [directField]: name };
+}
+
 /** Builds the frame that posts `body` to the conversation `key`. */
 export function sendFrame(key, body, clientId) {
-  const { kind, name } = parseKey(key);
-  const where = kind === 'room' ? { room: name } : { to: name };
-  return { type: 'send', ...where, body, client_id: clientId };
+  return { type: 'send', ...where(key, 'to'), body, client_id: clientId };
 }
 
 /** Builds a history request: `before` pages backwards, `after` fills a gap, neither gives the newest. */
 export function historyFrame(key, { before, after, limit = HISTORY_PAGE } = {}) {
-  const { kind, name } = parseKey(key);
-  const frame = { type: 'history', ...(kind === 'room' ? { room: name } : { with: name }), limit };
+  const frame = { type: 'history', ...where(key, 'with'), limit };
   if (before !== undefined) frame.before = before;
   if (after !== undefined) frame.after = after;
   return frame;
 }
 
-export const syncFrame = (after) => ({ type: 'sync', after });
+/** Builds a catch-up request from a position: `{since: rev}`, or `{after: id}` for a server without revisions. */
+export function syncFrame(position) {
+  return 'since' in position ? { type: 'sync', since: position.since } : { type: 'sync', after: position.after };
+}
+
+/** Builds the frame that replaces the body of my message `id`. */
+export const editFrame = (id, body) => ({ type: 'edit', id, body });
+
+/** Builds the frame that deletes message `id`. */
+export const deleteFrame = (id) => ({ type: 'delete', id });
+
+/** Builds the frame that adds (`on` true) or removes my `emoji` reaction on message `id`. */
+export const reactFrame = (id, emoji, on) => ({ type: 'react', id, emoji, on: on === true });
+
+/** Builds the frame that says I have read conversation `key` up to `seq`. */
+export function readFrame(key, seq) {
+  return { type: 'read', ...where(key, 'with'), seq };
+}
+
+/** Builds the frame that says I am typing in conversation `key`. */
+export function typingFrame(key) {
+  return { type: 'typing', ...where(key, 'to') };
+}
+
 export const usersFrame = () => ({ type: 'users' });
 
-// Message bodies and client ids ---------------------------------------------
+// Message bodies, reactions and client ids -----------------------------------
 
 /** Counts characters the way the server does (code points, not UTF-16 units). */
 export function bodyLength(body) {
   let count = 0;
   for (const _ of body) count += 1;
   return count;
+}
+
+/** Returns why a (trimmed) body cannot be sent or saved, or '' when it can. */
+export function bodyProblem(body) {
+  if (body === '') return 'Message is empty';
+  const length = bodyLength(body);
+  if (length > MAX_BODY_CHARS) {
+    return `Message is longer than ${MAX_BODY_CHARS} characters (it has ${length}); shorten it to send.`;
+  }
+  return '';
+}
+
+// A pictograph, a flag's letters or a keycap: what makes a short string an emoji.
+const EMOJI = /\p{Extended_Pictographic}|\p{Regional_Indicator}|\u20E3/u;
+
+/** Tells whether `text` is a reaction the server takes: an emoji of 1 to 16 characters without white space. */
+export function isReaction(text) {
+  const length = bodyLength(text);
+  return length >= 1 && length <= MAX_EMOJI_CHARS && !/\s/u.test(text) && EMOJI.test(text);
 }
 
 // Exactly 64 symbols, so `byte & 63` picks each with equal probability.
@@ -75,6 +126,12 @@ export function newClientId() {
 
 // Errors --------------------------------------------------------------------
 
+/** Shows an ISO time as local time of day, or the text itself when it is not a time. */
+function clockTime(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleTimeString();
+}
+
 const ERROR_WORDS = {
   bad_frame: 'The server did not understand that request',
   empty: 'Message is empty',
@@ -86,6 +143,9 @@ const ERROR_WORDS = {
     return `You are sending too fast; try again in ${seconds} s`;
   },
   unavailable: 'The server is busy; try again',
+  not_found: 'That message no longer exists',
+  forbidden: 'You cannot change that message',
+  muted: (frame) => (frame.until ? `You are muted until ${clockTime(frame.until)}` : 'You are muted for now'),
 };
 
 /** Puts an `error` frame into words a person can act on. */

@@ -1,10 +1,11 @@
 // socket.js: the one WebSocket of this tab. Opens it, keeps it alive with
-// ping/pong, reconnects with backoff, and interprets the server's close codes.
-// It knows no chat frames beyond ping and pong; the rest goes to onFrame.
+// ping/pong, reconnects with backoff and jitter, and interprets the server's close
+// codes. It knows no chat frames beyond ping and pong; the rest goes to onFrame.
 
 export const CloseCode = Object.freeze({
   FRAME_TOO_BIG: 1009,
   SESSION_ENDED: 4001,
+  TOO_SLOW: 4008, // this tab did not read its frames fast enough: reconnect and sync
   RECONNECT_AND_SYNC: 4012,
   TOO_MANY_SOCKETS: 4029,
   NO_PONG: 4000, // ours: the client gave up on a silent socket
@@ -13,7 +14,7 @@ export const CloseCode = Object.freeze({
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 15_000;
 const STABLE_AFTER_MS = 10_000; // open this long and the backoff starts over
-const RESTART_DELAY_MS = 1_000; // 4012: come back soon, but not all tabs at once
+const RESTART_DELAY_MS = 1_000; // 4012 and 4008: come back soon, but not all tabs at once
 const TOO_MANY_DELAY_MS = 60_000; // 4029: another tab has to close first
 const PING_EVERY_MS = 25_000;
 const PONG_WITHIN_MS = 10_000;
@@ -132,8 +133,8 @@ export class ChatSocket {
     }
 
     let delay;
-    if (code === CloseCode.RECONNECT_AND_SYNC) {
-      // A planned restart: every tab of every user comes back, so spread them out.
+    if (code === CloseCode.RECONNECT_AND_SYNC || code === CloseCode.TOO_SLOW) {
+      // A planned restart (or a queue that overflowed): many tabs come back at once, so spread them out.
       delay = Math.random() * RESTART_DELAY_MS;
     } else if (code === CloseCode.TOO_MANY_SOCKETS) {
       delay = TOO_MANY_DELAY_MS / 2 + Math.random() * (TOO_MANY_DELAY_MS / 2);

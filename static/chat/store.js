@@ -1,64 +1,44 @@
 // store.js: the page's state and nothing else (no DOM, no socket). Conversations
-// and their messages by seq, the global de-duplication by id, the largest id
-// seen (for sync), pending outgoing messages by client_id, and unread counts.
+// and their messages, each message at its highest revision, the positions a sync
+// resumes from, pending outgoing messages and changes, read positions, unread
+// counts and who is typing. Everything changes through the methods below.
 
-import { dmKey, messageKey, parseKey, roomKey } from './protocol.js';
+import { Conversation, TYPING_SHOWN_MS } from './conversation.js';
+import { dmKey, frameKey, messageKey, parseKey, revOf, roomKey } from './protocol.js';
 
 /** The room a page falls back to when its room disappears. */
 export const HOME_ROOM = 'general';
 
-/** One room or direct conversation and what the page has loaded of it. */
-export class Conversation {
-  constructor(key) {
-    const { kind, name } = parseKey(key);
-    this.key = key;
-    this.kind = kind; // "room" | "dm"
-    this.name = name; // room name, or the other user's username
-    this.messages = new Map(); // seq -> message frame
-    this.sorted = null; // cache of messages in seq order, rebuilt after a change
-    this.maxSeq = 0; // largest seq loaded, 0 when none
-    this.loaded = false; // the newest page has been fetched
-    this.oldestSeq = null; // smallest seq fetched by paging backwards: the next `before`
-    this.hasOlder = true;
-    this.unread = 0;
-    this.request = null; // the history request in flight: {mode, value, timer}
-    this.queue = []; // history requests waiting for that one to be answered
-    this.gapsAsked = new Set(); // `after` values already asked, so a gap is fetched once
-    this.loadError = null;
-  }
+const NOTHING = Object.freeze({ conversation: null, added: false, changed: false });
 
-  /** Stores (or replaces) the message at its seq. */
-  put(message) {
-    this.messages.set(message.seq, message);
-    this.sorted = null;
-    if (message.seq > this.maxSeq) this.maxSeq = message.seq;
-  }
-
-  /** Returns the messages in seq order. */
-  inOrder() {
-    if (this.sorted === null) {
-      this.sorted = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
-    }
-    return this.sorted;
-  }
-}
+/** The integer `value`, or `fallback` when it is not one. */
+const integer = (value, fallback = 0) => (Number.isInteger(value) ? value : fallback);
 
 /** Everything the page knows, changed only through these methods. */
 export class Store {
   constructor(me) {
     this.me = me;
+    this.staff = false; // staff may delete anyone's message
+    // The server numbers revisions (hello.rev): messages can change, and it
+    // understands `read`, `typing` and `sync` `since`.
+    this.hasRevisions = false;
     this.helloSeen = false;
     this.conversations = new Map(); // key -> Conversation
-    this.seenIds = new Set(); // every message id stored, across all conversations
+    this.index = new Map(); // message id -> {key, seq}: where the message is held
     this.maxId = 0; // largest message id seen
-    this.syncCursor = null; // `after` of an unfinished sync, so a new socket resumes it
+    this.maxRev = 0; // largest revision seen
+    this.baseId = 0; // newest id of the last hello that counted unread messages (or of the first hello)
+    this.syncPosition = null; // where an unfinished sync stands ({since} or {after}), so a new socket resumes it
     this.pending = new Map(); // client_id -> {clientId, key, body, state, reason, sentOn}
+    this.changes = new Map(); // message id -> {body} or {deleting: true}: sent, not yet answered
     this.active = null; // key of the open conversation
     this.rooms = []; // room names from the server, in its order
     this.directOrder = []; // usernames of direct conversations, most recent first
     this.online = new Set();
     this.roomGone = null; // {room, to}: the open room vanished and the page moved to `to`
   }
+
+  // ---- conversations and the lists around them ------------------------------
 
   /** Returns the conversation for `key`, creating it on first use. */
   conversation(key) {
@@ -69,6 +49,65 @@ export class Store {
       if (conversation.kind === 'dm') this.directOrder.push(conversation.name);
     }
     return conversation;
+  }
+
+  /** Takes the first frame of a socket: who I am, my rights, the cursors and unread counts. Returns {first}. */
+  applyHello(frame) {
+    const first = !this.helloSeen;
+    this.helloSeen = true;
+    if (typeof frame.user === 'string') this.me = frame.user;
+    this.staff = frame.staff === true;
+    // The first hello decides: a server that gains revisions under an open page is
+    // spoken to the new way after a reload; one that loses them, at once.
+    const hasRevisions = Number.isInteger(frame.rev);
+    this.hasRevisions = hasRevisions && (first || this.hasRevisions);
+    if (first) {
+      // On page load start from the newest id and rev without fetching everything.
+      this.maxId = integer(frame.last_id);
+      this.baseId = this.maxId;
+      if (hasRevisions) this.maxRev = frame.rev;
+    }
+    this.setOnline(frame.online);
+    this.setDirect(frame.direct); // an extension: absent from servers without it
+    if (Array.isArray(frame.unread)) this.applyUnread(frame.unread, integer(frame.last_id, this.maxId));
+    return { first };
+  }
+
+  // `hello.unread` is the server's word on every conversation: read positions
+  // move forward, and counts restart from it (`lastId` marks what it covers).
+  applyUnread(entries, lastId) {
+    for (const entry of entries) {
+      const key = entry !== null && typeof entry === 'object' ? frameKey(entry) : null;
+      if (key === null || !this.isListed(key)) continue;
+      const conversation = this.conversation(key);
+      const moved = conversation.rebase({
+        readSeq: integer(entry.read_seq),
+        lastSeq: integer(entry.last_seq),
+        unread: integer(entry.unread),
+      });
+      if (moved) this.followRead(conversation);
+      // An extension: how far the other party of a direct conversation has read ("Seen").
+      const theirs = integer(entry.their_read_seq);
+      if (conversation.kind === 'dm' && theirs > conversation.theirReadSeq) {
+        conversation.theirReadSeq = theirs;
+      }
+    }
+    this.baseId = lastId;
+  }
+
+  /** Whether `key` is a conversation the page may list: any direct one, or a room the server named. */
+  isListed(key) {
+    const { kind, name } = parseKey(key);
+    return kind === 'dm' ? name !== '' : this.rooms.includes(name);
+  }
+
+  // A frame about a conversation (read, typing) finds it, or a listed room; it
+  // never adds a direct conversation to the sidebar on its own.
+  known(key) {
+    if (key === null) return null;
+    const conversation = this.conversations.get(key);
+    if (conversation) return conversation;
+    return parseKey(key).kind === 'room' && this.isListed(key) ? this.conversation(key) : null;
   }
 
   /** Takes the server's list of direct partners (newest first) as the order to show. */
@@ -95,7 +134,10 @@ export class Store {
     for (const conversation of gone) {
       this.conversations.delete(conversation.key);
       // A renamed room's messages come back under its new name with the same ids.
-      for (const message of conversation.messages.values()) this.seenIds.delete(message.id);
+      for (const message of conversation.messages.values()) {
+        this.index.delete(message.id);
+        this.changes.delete(message.id);
+      }
       for (const pending of this.pendingFor(conversation.key)) this.pending.delete(pending.clientId);
       if (conversation.key === this.active) {
         const to = this.fallbackKey();
@@ -145,46 +187,105 @@ export class Store {
     return this.directOrder;
   }
 
-  /** Makes `key` the open conversation and clears its unread count. */
+  /**
+   * Makes `key` the open conversation. A "new messages" line is placed at my read
+   * position if something there is unread, and the one of the conversation left goes.
+   */
   open(key) {
+    const left = this.active === null ? null : this.conversations.get(this.active);
+    if (left && left.key !== key) left.dividerSeq = null;
     const conversation = this.conversation(key);
+    if (this.active !== key) conversation.dividerSeq = this.unreadOf(key) > 0 ? conversation.readSeq : null;
     this.active = key;
-    conversation.unread = 0;
     return conversation;
   }
 
-  /**
-   * Files a message frame under its conversation unless its id was seen before.
-   * Returns {conversation, added}; `countUnread` makes it count towards the badge.
-   */
-  addMessage(message, { countUnread = false } = {}) {
-    if (!Number.isInteger(message.id) || !Number.isInteger(message.seq)) return { conversation: null, added: false };
-    const key = messageKey(message, this.me);
-    if (key === null) return { conversation: null, added: false };
-    const conversation = this.conversation(key);
-    // Newer than anything seen means new activity (not a page of the past):
-    // that direct conversation moves to the top of its list.
-    const isNewest = message.id > this.maxId;
-    if (isNewest) this.maxId = message.id;
+  // ---- messages ---------------------------------------------------------------
 
-    if (this.seenIds.has(message.id)) {
-      // The copy built from our own ack gives way to the server's frame.
-      const existing = conversation.messages.get(message.seq);
-      if (existing && existing.provisional && existing.id === message.id) conversation.put(message);
-      return { conversation, added: false };
-    }
-    this.seenIds.add(message.id);
-    conversation.put(message);
+  /**
+   * Files a message frame, keeping per id the frame with the highest `rev` (a frame
+   * without `rev` counts as rev 0; the copy built from our own ack gives way to any
+   * server frame). `inRange`: the frame falls within what the page has loaded of its
+   * conversation (a history page, or a loaded conversation from its oldest page on).
+   * Returns {conversation, added (a new id), changed (a newer revision of a held one)}.
+   */
+  applyMessage(frame, { inRange = false } = {}) {
+    if (!Number.isInteger(frame.id) || !Number.isInteger(frame.seq)) return NOTHING;
+    const key = messageKey(frame, this.me);
+    if (key === null) return NOTHING;
+    const rev = revOf(frame);
+    if (rev > this.maxRev) this.maxRev = rev;
+    // Newer than anything seen means new activity (not a page of the past, not
+    // a change): that direct conversation moves to the top of its list.
+    const isNewest = frame.id > this.maxId;
+    if (isNewest) this.maxId = frame.id;
+
+    const held = this.message(frame.id);
+    if (held) return this.replaceMessage(held, frame, key);
+
+    // Our own message came back (live, by sync or in history): it is no longer pending.
+    const wasPending = frame.from === this.me && typeof frame.client_id === 'string' && this.pending.delete(frame.client_id);
+    // A change to an old message this page never loaded: the history page that
+    // reaches it brings its current state, so filing it now would only show it
+    // out of place, above a hole.
+    const lowest = this.conversations.get(key)?.lowestSeq() ?? null;
+    if (!inRange && !wasPending && frame.id <= this.baseId && (lowest === null || frame.seq < lowest)) return NOTHING;
+
+    const conversation = this.conversation(key);
+    conversation.put(frame);
+    this.index.set(frame.id, { key, seq: frame.seq });
+    conversation.typing.delete(frame.from); // their message is here: they stopped typing
     if (isNewest && conversation.kind === 'dm' && this.directOrder[0] !== conversation.name) {
       this.directOrder = [conversation.name, ...this.directOrder.filter((user) => user !== conversation.name)];
     }
+    return { conversation, added: true, changed: false };
+  }
 
-    // Our own message came back (live, by sync or in history): it is no longer pending.
-    if (message.from === this.me && typeof message.client_id === 'string') {
-      this.pending.delete(message.client_id);
+  // A lower or equal revision is old news; a newer one replaces the held frame
+  // (its body, deletion and reactions all come from the newer frame).
+  replaceMessage(held, frame, key) {
+    const where = this.index.get(frame.id);
+    const rev = revOf(frame);
+    if (held.provisional ? rev < revOf(held) : rev <= revOf(held)) {
+      return { conversation: this.conversations.get(where.key), added: false, changed: false };
     }
-    if (countUnread && message.from !== this.me && key !== this.active) conversation.unread += 1;
-    return { conversation, added: true };
+    if (where.key !== key || where.seq !== frame.seq) this.conversations.get(where.key)?.forget(where.seq);
+    const conversation = this.conversation(key);
+    conversation.put(frame);
+    this.index.set(frame.id, { key, seq: frame.seq });
+    this.changes.delete(frame.id); // the answer to a change of ours, or a newer state anyway
+    return { conversation, added: false, changed: true };
+  }
+
+  /** The message with `id` as held now, or null. */
+  message(id) {
+    const where = this.index.get(id);
+    const message = where && this.conversations.get(where.key)?.messages.get(where.seq);
+    return message && message.id === id ? message : null;
+  }
+
+  /** My newest message in `key` that can still be edited, or null. */
+  lastOwnMessage(key) {
+    const messages = this.conversations.get(key)?.inOrder() ?? [];
+    for (let index = messages.length - 1; index >= 0; index -= 1) {
+      if (this.canEdit(messages[index])) return messages[index];
+    }
+    return null;
+  }
+
+  /** Whether I may edit `message`: my own, not deleted, on a server that knows edits. */
+  canEdit(message) {
+    return this.hasRevisions && message.from === this.me && message.deleted !== true;
+  }
+
+  /** Whether I may delete `message`: my own (staff: anyone's), not deleted yet. */
+  canDelete(message) {
+    return this.hasRevisions && message.deleted !== true && (message.from === this.me || this.staff);
+  }
+
+  /** Whether I may react to `message`: any message not deleted. */
+  canReact(message) {
+    return this.hasRevisions && message.deleted !== true;
   }
 
   /** Builds the stored message an `ack` stands for, from the pending message it acknowledges. */
@@ -196,6 +297,7 @@ export class Store {
       type: 'message',
       id: ack.id,
       seq: ack.seq,
+      ...(Number.isInteger(ack.rev) ? { rev: ack.rev } : {}),
       ...(kind === 'room' ? { room: name } : { to: name }),
       from: this.me,
       body: pending.body,
@@ -205,11 +307,24 @@ export class Store {
     };
   }
 
+  // ---- pending messages and changes ----------------------------------------------
+
   /** Records an outgoing message that is not yet acknowledged. */
   addPending(key, body, clientId) {
     const pending = { clientId, key, body, state: 'pending', reason: null, sentOn: null, createdAt: Date.now() };
     this.pending.set(clientId, pending);
     return pending;
+  }
+
+  /** Pending messages not yet sent on the socket of `generation`, oldest first. */
+  unsent(generation) {
+    return [...this.pending.values()].filter((pending) => pending.state === 'pending' && pending.sentOn !== generation);
+  }
+
+  /** Records that a pending message went out on the socket of `generation`. */
+  markSent(clientId, generation) {
+    const pending = this.pending.get(clientId);
+    if (pending) pending.sentOn = generation;
   }
 
   /** Marks a pending message as refused by the server. */
@@ -240,15 +355,141 @@ export class Store {
     return [...this.pending.values()].filter((pending) => pending.key === key);
   }
 
+  /** Records a change sent for message `id` ({body} for an edit, {deleting: true}), until its answer. */
+  beginChange(id, change) {
+    this.changes.set(id, change);
+  }
+
+  /** The unanswered change of message `id`, or null. */
+  changeOf(id) {
+    return this.changes.get(id) ?? null;
+  }
+
+  /** Forgets the unanswered change of message `id` (refused); returns whether there was one. */
+  dropChange(id) {
+    return this.changes.delete(id);
+  }
+
+  /** Forgets every unanswered change: their answers will not come on a new socket; sync brings the truth. */
+  dropChanges() {
+    this.changes.clear();
+  }
+
+  // ---- reading ------------------------------------------------------------------
+
+  /** Moves my read position in `key` forward to `seq` (this page read it); returns whether it moved. */
+  markRead(key, seq) {
+    const conversation = this.conversations.get(key);
+    return conversation ? conversation.readUpTo(seq) : false;
+  }
+
+  /**
+   * Takes a `read` frame. Mine (another tab or device read) moves my position, my
+   * badge and my "new messages" line; the other party's in a direct conversation
+   * moves what they have seen. Returns the conversation, or null.
+   */
+  applyRead(frame) {
+    const conversation = this.known(frameKey(frame));
+    if (!conversation || !Number.isInteger(frame.seq) || typeof frame.user !== 'string') return null;
+    if (frame.user === this.me) {
+      if (conversation.readUpTo(frame.seq)) this.followRead(conversation);
+    } else if (conversation.kind === 'dm' && frame.seq > conversation.theirReadSeq) {
+      conversation.theirReadSeq = frame.seq;
+    }
+    return conversation;
+  }
+
+  // A line shown at my read position follows it when I read elsewhere, and goes
+  // once nothing is left unread.
+  followRead(conversation) {
+    if (conversation.dividerSeq === null) return;
+    conversation.dividerSeq = this.unreadOf(conversation.key) > 0 ? conversation.readSeq : null;
+  }
+
+  /** Places the "new messages" line at my read position in `key` if none is shown and something is unread. */
+  holdDivider(key) {
+    const conversation = this.conversations.get(key);
+    if (conversation && conversation.dividerSeq === null && this.unreadOf(key) > 0) {
+      conversation.dividerSeq = conversation.readSeq;
+    }
+  }
+
+  /** Messages from others after my read position in `key`. */
+  unreadOf(key) {
+    return this.conversations.get(key)?.unreadCount(this.me, this.baseId) ?? 0;
+  }
+
   /** Sum of all unread badges. */
   totalUnread() {
     let total = 0;
-    for (const conversation of this.conversations.values()) total += conversation.unread;
+    for (const key of this.conversations.keys()) total += this.unreadOf(key);
     return total;
   }
 
-  /** The id a `sync` after a reconnect starts from. */
-  syncAfter() {
-    return this.syncCursor ?? this.maxId;
+  /** My newest message in direct conversation `key` that the other person has read, or null. */
+  seenMessage(key) {
+    const conversation = this.conversations.get(key);
+    if (!conversation || conversation.kind !== 'dm' || conversation.name === this.me) return null;
+    const messages = conversation.inOrder();
+    for (let index = messages.length - 1; index >= 0; index -= 1) {
+      const message = messages[index];
+      if (message.from === this.me && message.seq <= conversation.theirReadSeq) return message;
+    }
+    return null;
+  }
+
+  // ---- typing ---------------------------------------------------------------------
+
+  /** Takes a `typing` frame received at time `now` (ms); returns whether it named a conversation here. */
+  applyTyping(frame, now) {
+    const conversation = this.known(frameKey(frame));
+    if (!conversation || typeof frame.user !== 'string' || frame.user === this.me) return false;
+    conversation.typing.set(frame.user, now + TYPING_SHOWN_MS);
+    return true;
+  }
+
+  /** Who is typing in `key` at time `now`, in the order they started. */
+  typists(key, now) {
+    return this.conversations.get(key)?.typistsAt(now) ?? [];
+  }
+
+  /** When the next typist of `key` stops showing after time `now` (ms), or null when nobody shows. */
+  typingEndsAt(key, now) {
+    const times = [...(this.conversations.get(key)?.typing.values() ?? [])].filter((until) => until > now);
+    return times.length > 0 ? Math.min(...times) : null;
+  }
+
+  // ---- catching up ----------------------------------------------------------------
+
+  /**
+   * Where a `sync` after a reconnect starts: an unfinished sync's position, else the
+   * largest rev seen (`{since}`), or id (`{after}`) on a server without revisions.
+   * The position is pinned now: live messages may raise the maximum before the answer.
+   */
+  beginSync() {
+    // A position of the other kind was pinned by a server that spoke the other way.
+    if (this.syncPosition !== null && ('since' in this.syncPosition) !== this.hasRevisions) this.syncPosition = null;
+    this.syncPosition ??= this.hasRevisions ? { since: this.maxRev } : { after: this.maxId };
+    return this.syncPosition;
+  }
+
+  /**
+   * Takes a `sync` answer's paging fields: returns the position of the next page to
+   * ask for, or null when the sync is complete.
+   */
+  syncAnswered(frame) {
+    const from = this.syncPosition ?? this.beginSync();
+    // Page on from the answer's last_rev (last_id), not from the maximum: live
+    // messages that arrived meanwhile may have raised it past messages still to sync.
+    const field = 'since' in from ? 'since' : 'after';
+    const last = integer(field === 'since' ? frame.last_rev : frame.last_id, from[field]);
+    if (frame.has_more === true && last > from[field]) {
+      this.syncPosition = { [field]: last };
+      return this.syncPosition;
+    }
+    this.syncPosition = null;
+    if (field === 'since' && last > this.maxRev) this.maxRev = last;
+    if (field === 'after' && last > this.maxId) this.maxId = last;
+    return null;
   }
 }

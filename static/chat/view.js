@@ -1,146 +1,55 @@
-// view.js: everything the page draws (sidebar lists, message list, connection
-// banner, notices, composer) and the DOM events it turns into `actions` calls.
-// Text from the wire is only ever inserted with textContent, never as markup,
-// so a body like <img src=x onerror=alert(1)> shows up literally. Each body and
-// each username is its own bidi island (dir="auto", <bdi>): a right-to-left name
-// or an override character (U+202E) in a body cannot reorder the text around it.
+// view.js: everything the page draws (sidebar lists, message list, "is typing"
+// line, connection banner, notices, composer) and the DOM events it turns into
+// `actions` calls. Text from the wire is only ever inserted with textContent, never
+// as markup, so a body like <img src=x onerror=alert(1)> shows up literally. Each
+// body and each username is its own bidi island (dir="auto", <bdi>): a right-to-left
+// name or an override character (U+202E) in a body cannot reorder the text around it.
 
-import { MAX_BODY_CHARS, dmKey, roomKey } from './protocol.js';
+import { element, reconcile, setText } from './dom.js';
+import { MessageActions } from './message-actions.js';
+import { createRow, updateRow } from './message-row.js';
+import { MAX_BODY_CHARS } from './protocol.js';
+import { renderSidebar } from './sidebar.js';
+import { typingParts } from './typing.js';
 
 const AT_BOTTOM_SLACK_PX = 40; // "at the bottom" despite sub-pixel rounding
 const NEAR_TOP_PX = 80; // scrolled this close to the top loads older messages
 const MAX_NOTICES = 4;
 const COMPOSER_MAX_ROWS = 8;
 const COUNTER_FROM_CHARS = 3500;
+const SEEN_SHARE = 0.5; // the newest message counts as seen once half of it (or half the list's height) shows
 
-/** Creates an element with an optional class name and text. */
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-/** Sets text only when it changed, so unchanged rows cost no layout. */
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
-/** Shows `sent_at` as local time, with the date when it is not today. */
-function formatTime(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return '';
-  const today = new Date().toDateString() === date.toDateString();
-  return today ? date.toLocaleTimeString() : `${date.toLocaleDateString()} ${date.toLocaleTimeString()}`;
-}
-
-/**
- * Makes `list`'s children match `items` (each with a unique `key`) in order,
- * reusing existing elements so focus, selection and scroll survive a render.
- */
-function reconcile(list, items, create, update) {
-  const existing = new Map();
-  for (const child of [...list.children]) existing.set(child.dataset.key, child);
-  const wanted = new Set(items.map((item) => item.key));
-  for (const [key, child] of existing) if (!wanted.has(key)) child.remove();
-
-  let cursor = list.firstElementChild;
-  for (const item of items) {
-    let node = existing.get(item.key);
-    if (!node) {
-      node = create(item);
-      node.dataset.key = item.key;
-    }
-    update(node, item);
-    if (node === cursor) cursor = cursor.nextElementSibling;
-    else list.insertBefore(node, cursor);
+/** The reactions of a message as the view shows them: valid entries, mine marked, "you" for me. */
+function reactionsOf(message, me) {
+  if (message.deleted === true || !Array.isArray(message.reactions)) return [];
+  const reactions = [];
+  for (const reaction of message.reactions) {
+    if (!reaction || typeof reaction.emoji !== 'string' || !Array.isArray(reaction.users)) continue;
+    const users = reaction.users.filter((user) => typeof user === 'string');
+    if (users.length === 0 || reactions.some((seen) => seen.emoji === reaction.emoji)) continue;
+    reactions.push({ emoji: reaction.emoji, users: users.map((user) => (user === me ? 'you' : user)), mine: users.includes(me) });
   }
+  return reactions;
 }
 
-/** Builds a sidebar entry: a button holding a status dot, a name and (when unread) a badge. */
-function createEntry() {
-  const li = element('li', 'entry');
-  const button = element('button', 'entry-button');
-  button.type = 'button';
-  const name = element('span', 'entry-name');
-  name.append(element('bdi', 'entry-label'), element('span', 'entry-note'));
-  button.append(element('span', 'presence-dot'), name);
-  li.append(button);
-  return li;
-}
-
-/** Fills a sidebar entry from {label, note, unread, active, online}. */
-function updateEntry(li, item) {
-  const button = li.firstElementChild;
-  setText(button.querySelector('.entry-label'), item.label);
-  setText(button.querySelector('.entry-note'), item.note ?? '');
-  li.classList.toggle('active', item.active);
-  li.classList.toggle('online', item.online === true);
-  if (item.active) button.setAttribute('aria-current', 'true');
-  else button.removeAttribute('aria-current');
-
-  // The badge exists only while there is something unread.
-  let badge = button.querySelector('.badge');
-  if (item.unread > 0) {
-    if (!badge) {
-      badge = element('span', 'badge');
-      button.append(badge);
-    }
-    setText(badge, String(item.unread));
-    badge.setAttribute('aria-label', `${item.unread} unread`);
-  } else if (badge) {
-    badge.remove();
-  }
-}
-
-/** Builds the skeleton of one message row. */
-function createMessage() {
-  const li = element('li', 'message');
-  const meta = element('div', 'meta');
-  meta.append(element('bdi', 'from'), element('time', 'time'));
-  const body = element('div', 'body');
-  body.dir = 'auto'; // a Hebrew or Arabic message reads right to left, its own way
-  li.append(meta, body, element('div', 'status'));
-  return li;
-}
-
-/** Fills a message row from a stored message or a pending/failed one. */
-function updateMessage(li, item) {
-  const [meta, body, status] = li.children;
-  const [from, time] = meta.children;
-  li.classList.toggle('mine', item.mine);
-  li.classList.toggle('pending', item.state === 'pending');
-  li.classList.toggle('failed', item.state === 'failed');
-  setText(from, item.from);
-  setText(body, item.body);
-
-  if (item.state === 'stored') {
-    li.dataset.id = String(item.message.id);
-    li.dataset.seq = String(item.message.seq);
-    setText(time, formatTime(item.message.sent_at));
-    time.dateTime = item.message.sent_at;
-    time.title = new Date(item.message.sent_at).toLocaleString();
-    status.hidden = true;
-    return;
-  }
-
-  li.dataset.clientId = item.pending.clientId;
-  setText(time, item.state === 'pending' ? 'sending…' : 'not sent');
-  // The status line only changes with the state, so rebuild it only then.
-  if (status.dataset.state === item.state && status.dataset.reason === (item.pending.reason ?? '')) return;
-  status.dataset.state = item.state;
-  status.dataset.reason = item.pending.reason ?? '';
-  status.replaceChildren();
-  status.hidden = item.state !== 'failed';
-  if (item.state === 'failed') {
-    const retry = element('button', 'link-button', 'Retry');
-    retry.type = 'button';
-    retry.dataset.action = 'retry';
-    const dismiss = element('button', 'link-button', 'Dismiss');
-    dismiss.type = 'button';
-    dismiss.dataset.action = 'dismiss';
-    status.append(element('span', 'reason', item.pending.reason || 'Not sent'), retry, dismiss);
-  }
+/** The item a stored message row is drawn from. */
+function messageItem(store, message, seenId) {
+  const change = store.changeOf(message.id);
+  const deleted = message.deleted === true;
+  return {
+    key: `m:${message.id}`,
+    state: 'stored',
+    message,
+    from: message.from,
+    body: change && typeof change.body === 'string' ? change.body : message.body,
+    mine: message.from === store.me,
+    deleted,
+    editedAt: typeof message.edited_at === 'string' ? message.edited_at : null,
+    reactions: reactionsOf(message, store.me),
+    can: { edit: store.canEdit(message), delete: store.canDelete(message), react: store.canReact(message) },
+    changing: change !== null,
+    seen: message.id === seenId,
+  };
 }
 
 /** The chat page's DOM. `actions` receives what the person does. */
@@ -154,12 +63,15 @@ export class ChatView {
     this.bannerRetry = this.banner.querySelector('.connection-retry');
     this.sidebar = byId('sidebar');
     this.sidebarToggle = byId('sidebar-toggle');
-    this.toggleUnread = this.sidebarToggle.querySelector('.toggle-unread');
-    this.rooms = byId('rooms');
-    this.direct = byId('direct');
-    this.directEmpty = byId('direct-empty');
-    this.online = byId('online');
-    this.onlineCount = byId('online-count');
+    this.sidebarLists = {
+      rooms: byId('rooms'),
+      direct: byId('direct'),
+      directEmpty: byId('direct-empty'),
+      online: byId('online'),
+      onlineCount: byId('online-count'),
+      toggleUnread: this.sidebarToggle.querySelector('.toggle-unread'),
+      pageTitle: document.title,
+    };
     this.title = byId('conversation-title');
     this.notice = byId('notice');
     this.infoNotice = byId('info-notice');
@@ -168,13 +80,21 @@ export class ChatView {
     this.status = byId('message-status');
     this.messages = byId('messages');
     this.jumpLatest = byId('jump-latest');
+    this.typing = byId('typing');
     this.form = byId('composer-form');
     this.composer = byId('composer');
     this.send = byId('send');
     this.composerError = byId('composer-error');
     this.composerCount = byId('composer-count');
-    this.pageTitle = document.title;
     this.renderedKey = null; // conversation currently drawn in #messages
+    this.items = new Map(); // message id -> the item its row was last drawn from
+    this.newest = null; // the row of the newest stored message, watched by `this.observer`
+    this.newestKey = null; // the conversation that row belongs to
+    this.messageActions = new MessageActions(this, actions);
+    this.observer = new IntersectionObserver((entries) => this.newestMoved(entries), {
+      root: this.scroller,
+      threshold: [0, 0.1, 0.25, 0.5, 0.75, 1],
+    });
     this.bindEvents();
   }
 
@@ -203,14 +123,6 @@ export class ChatView {
     }, { passive: true });
     this.jumpLatest.addEventListener('click', () => this.scrollToBottom());
 
-    this.messages.addEventListener('click', (event) => {
-      const button = event.target.closest('button[data-action]');
-      const row = button?.closest('.message');
-      if (!row) return;
-      if (button.dataset.action === 'retry') this.actions.retry(row.dataset.clientId);
-      if (button.dataset.action === 'dismiss') this.actions.dismiss(row.dataset.clientId);
-    });
-
     for (const notice of [this.notice, this.infoNotice]) {
       notice.addEventListener('click', (event) => {
         if (!event.target.closest('button')) return;
@@ -223,12 +135,24 @@ export class ChatView {
 
     // Enter sends, Shift+Enter is a new line. Not while an input method is
     // composing (Japanese, Chinese…): there Enter confirms the composition.
+    // Up in an empty composer edits my last message.
     this.composer.addEventListener('keydown', (event) => {
-      if (event.key !== 'Enter' || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+      if (event.isComposing || event.keyCode === 229) return;
+      if (event.key === 'ArrowUp' && this.composer.value === '') {
+        const id = this.actions.lastEditable();
+        if (id === null) return;
+        event.preventDefault();
+        this.messageActions.startEdit(id);
+        return;
+      }
+      if (event.key !== 'Enter' || event.shiftKey) return;
       event.preventDefault();
       this.form.requestSubmit();
     });
-    this.composer.addEventListener('input', () => this.composerChanged());
+    this.composer.addEventListener('input', () => {
+      this.composerChanged();
+      if (document.activeElement === this.composer && this.composer.value.trim() !== '') this.actions.typing();
+    });
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
       if (this.actions.send(this.composer.value)) {
@@ -250,47 +174,9 @@ export class ChatView {
     this.setSidebarOpen(false);
   }
 
+  /** Draws the three lists of the sidebar, the unread total and the page title. */
   renderSidebar(store) {
-    const unreadOf = (key) => store.conversations.get(key)?.unread ?? 0;
-    const you = (user) => (user === store.me ? ' (you)' : '');
-
-    reconcile(this.rooms, store.roomNames().map((name) => ({
-      key: roomKey(name), name, label: name, unread: unreadOf(roomKey(name)), active: store.active === roomKey(name),
-    })), (item) => {
-      const li = createEntry();
-      li.dataset.room = item.name;
-      return li;
-    }, updateEntry);
-
-    const direct = store.directUsers();
-    reconcile(this.direct, direct.map((user) => ({
-      key: dmKey(user), user, label: user, note: you(user), unread: unreadOf(dmKey(user)),
-      active: store.active === dmKey(user), online: store.online.has(user),
-    })), (item) => {
-      const li = createEntry();
-      li.dataset.user = item.user;
-      return li;
-    }, updateEntry);
-    this.directEmpty.hidden = direct.length > 0;
-
-    // Online: me first, then everyone else alphabetically.
-    // I am online whenever this page is connected, even if the list lags behind.
-    const everyone = new Set(store.online);
-    if (store.me) everyone.add(store.me);
-    const online = [...everyone].sort((a, b) => (b === store.me) - (a === store.me) || a.localeCompare(b));
-    reconcile(this.online, online.map((user) => ({
-      key: dmKey(user), user, label: user, note: you(user), unread: 0, active: store.active === dmKey(user), online: true,
-    })), (item) => {
-      const li = createEntry();
-      li.dataset.user = item.user;
-      return li;
-    }, updateEntry);
-    setText(this.onlineCount, online.length ? String(online.length) : '');
-
-    const total = store.totalUnread();
-    this.toggleUnread.hidden = total === 0;
-    setText(this.toggleUnread, String(total));
-    document.title = total > 0 ? `(${total}) ${this.pageTitle}` : this.pageTitle;
+    renderSidebar(this.sidebarLists, store);
   }
 
   // ---- conversation --------------------------------------------------------
@@ -315,8 +201,12 @@ export class ChatView {
     return null;
   }
 
-  /** Draws the open conversation; `toBottom` forces the view to the newest message. */
-  renderConversation(store, { toBottom = false } = {}) {
+  /**
+   * Draws the open conversation: `paging` is how far it is fetched ({loaded,
+   * canLoadOlder, loadingOlder, loadError}), `now` the clock for "is typing", and
+   * `toBottom` forces the view to the newest message.
+   */
+  renderConversation(store, paging, { now, toBottom = false }) {
     const conversation = store.active ? store.conversations.get(store.active) : null;
     this.send.disabled = !conversation;
     if (!conversation) {
@@ -327,6 +217,7 @@ export class ChatView {
     const switched = this.renderedKey !== conversation.key;
     if (switched) {
       this.messages.replaceChildren();
+      this.messageActions.reset();
       this.renderedKey = conversation.key;
       this.jumpLatest.hidden = true;
     }
@@ -339,19 +230,14 @@ export class ChatView {
     const anchor = wasAtBottom ? null : this.scrollAnchor();
     const lastKeyBefore = this.messages.lastElementChild?.dataset.key;
 
-    const items = conversation.inOrder().map((message) => ({
-      key: `m:${message.id}`, state: 'stored', message, from: message.from, body: message.body, mine: message.from === store.me,
-    }));
-    for (const pending of store.pendingFor(conversation.key)) {
-      items.push({ key: `p:${pending.clientId}`, state: pending.state, pending, from: store.me, body: pending.body, mine: true });
-    }
-    reconcile(this.messages, items, createMessage, updateMessage);
+    const items = this.conversationItems(store, conversation);
+    reconcile(this.messages, items, createRow, (row, item) => updateRow(row, item, this.messageActions.ui));
 
-    this.renderStatus(conversation, items.length);
-    this.loadOlder.hidden = !(conversation.loaded && conversation.hasOlder && conversation.oldestSeq !== null && conversation.oldestSeq > 1);
-    const loadingOlder = conversation.request?.mode === 'before';
-    this.loadOlder.disabled = loadingOlder;
-    setText(this.loadOlder, loadingOlder ? 'Loading…' : 'Load older messages');
+    this.renderStatus(paging, items.length);
+    this.loadOlder.hidden = !paging.canLoadOlder;
+    this.loadOlder.disabled = paging.loadingOlder;
+    setText(this.loadOlder, paging.loadingOlder ? 'Loading…' : 'Load older messages');
+    this.renderTyping(store.typists(conversation.key, now));
 
     // Follow new messages only when the reader was already at the bottom;
     // otherwise keep the row they were looking at where it was (older pages
@@ -364,6 +250,58 @@ export class ChatView {
       const last = this.messages.lastElementChild;
       if (last && last.dataset.key !== lastKeyBefore) this.jumpLatest.hidden = false;
     }
+    this.watchNewest(conversation.key);
+  }
+
+  /** The rows of a conversation: its messages in seq order with the "new messages" line, then my pending ones. */
+  conversationItems(store, conversation) {
+    const seenId = store.seenMessage(conversation.key)?.id ?? null;
+    const items = [];
+    let divider = conversation.dividerSeq; // placed before the first message after it
+    this.items.clear();
+    for (const message of conversation.inOrder()) {
+      if (divider !== null && message.seq > divider) {
+        items.push({ key: 'divider', state: 'divider' });
+        divider = null;
+      }
+      const item = messageItem(store, message, seenId);
+      this.items.set(message.id, item);
+      items.push(item);
+    }
+    for (const pending of store.pendingFor(conversation.key)) {
+      items.push({ key: `p:${pending.clientId}`, state: pending.state, pending, from: store.me, body: pending.body, mine: true });
+    }
+    return items;
+  }
+
+  /** Draws the row of message `id` again from its last item (the actions' state changed). */
+  refreshRow(id) {
+    const item = this.items.get(id);
+    const row = this.messages.querySelector(`.message[data-id="${id}"]`);
+    if (item && row) updateRow(row, item, this.messageActions.ui);
+  }
+
+  // The read position moves only while the newest message is on screen: watch
+  // its row, and tell `actions.newestShown` whenever that changes.
+  watchNewest(key) {
+    const rows = this.messages.querySelectorAll('.message[data-id]');
+    const newest = rows.length > 0 ? rows[rows.length - 1] : null;
+    if (newest === this.newest) return;
+    if (this.newest) this.observer.unobserve(this.newest);
+    this.newest = newest;
+    this.newestKey = key;
+    if (newest) this.observer.observe(newest);
+    else this.actions.newestShown(key, null);
+  }
+
+  newestMoved(entries) {
+    for (const entry of entries) {
+      if (entry.target !== this.newest) continue;
+      const shown = entry.isIntersecting && (
+        entry.intersectionRatio >= SEEN_SHARE || entry.intersectionRect.height >= this.scroller.clientHeight * SEEN_SHARE
+      );
+      this.actions.newestShown(this.newestKey, shown ? Number(entry.target.dataset.seq) : null);
+    }
   }
 
   /** Shows the title as text around one isolated name (a room or a user). */
@@ -374,13 +312,22 @@ export class ChatView {
     this.title.replaceChildren(before, element('bdi', null, name), after);
   }
 
-  renderStatus(conversation, count) {
+  renderStatus(paging, count) {
     let text = '';
-    if (conversation.loadError) text = conversation.loadError;
-    else if (!conversation.loaded && count === 0) text = 'Loading messages…';
-    else if (conversation.loaded && count === 0) text = 'No messages yet. Say hello!';
+    if (paging.loadError) text = paging.loadError;
+    else if (!paging.loaded && count === 0) text = 'Loading messages…';
+    else if (paging.loaded && count === 0) text = 'No messages yet. Say hello!';
     this.status.hidden = text === '';
     setText(this.status, text);
+  }
+
+  /** Shows who is typing in the open conversation, each name isolated. */
+  renderTyping(users) {
+    const parts = typingParts(users);
+    const signature = JSON.stringify(parts);
+    if (this.typing.dataset.parts === signature) return;
+    this.typing.dataset.parts = signature;
+    this.typing.replaceChildren(...parts.map((part) => (typeof part === 'string' ? part : element('bdi', 'typist', part.user))));
   }
 
   // ---- connection banner, notices, composer ----------------------------------

@@ -87,3 +87,50 @@ def staff_login(site_server, site_database):
         capture_output=True,
     )
     return username, PASSWORD
+
+
+@pytest.fixture
+def page_watch():
+    """Fails the test if a page it watched broke the site's policy or threw an error."""
+    from tests.browser.chat_page import PageWatch
+
+    watch = PageWatch()
+    yield watch
+    assert watch.problems == [], "\n".join(watch.problems)
+
+
+@pytest.fixture
+def chat_person(site_server, new_page, page_watch):
+    """Signs a new person up in a watched page; returns a Person once connected."""
+    from tests.browser.chat_page import Person, wait_until_connected
+
+    def _chat_person(prefix: str, viewport=None):
+        page = new_page(viewport)
+        page_watch.watch(page)
+        person = Person(page, f"{prefix}{uuid.uuid4().hex[:8]}")
+        person.listen(page)
+        page.goto(site_server.url + "/accounts/signup/")
+        page.fill("#id_username", person.name)
+        page.fill("#id_password1", PASSWORD)
+        page.fill("#id_password2", PASSWORD)
+        page.click("button[type=submit]")
+        wait_until_connected(page)
+        return person
+
+    return _chat_person
+
+
+@pytest.fixture
+def staff_person(site_server, new_page, page_watch, staff_login):
+    """Logs the module's superuser in through the login page; returns a Person once connected."""
+    from tests.browser.chat_page import Person, wait_until_connected
+
+    username, password = staff_login
+    page = new_page()
+    page_watch.watch(page)
+    page.goto(site_server.url + "/accounts/login/?next=/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    wait_until_connected(page)
+    return Person(page, username)

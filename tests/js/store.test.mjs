@@ -58,7 +58,7 @@ test('with no room left the page moves to my notes to self', () => {
 
 test('a removed room that is not open leaves the sidebar without moving the page', () => {
   const store = storeIn(['general', 'x'], 'general');
-  store.addMessage(roomMessage(1, 1, 'x'));
+  store.applyMessage(roomMessage(1, 1, 'x'));
   assert.deepEqual(store.roomNames(), ['general', 'x']);
   const forgotten = store.setRooms(['general']);
   assert.deepEqual(forgotten.map((conversation) => conversation.key), [roomKey('x')]);
@@ -93,10 +93,10 @@ test('unsent messages of a removed room are dropped, not sent to another room', 
 
 test('messages of a renamed room show again under its new name', () => {
   const store = storeIn(['general', 'x'], 'x');
-  assert.equal(store.addMessage(roomMessage(7, 1, 'x')).added, true);
+  assert.equal(store.applyMessage(roomMessage(7, 1, 'x')).added, true);
   store.setRooms(['general', 'y']);
   // The server sends the same message (same id) as a message of room y now.
-  const { conversation, added } = store.addMessage(roomMessage(7, 1, 'y'));
+  const { conversation, added } = store.applyMessage(roomMessage(7, 1, 'y'));
   assert.equal(added, true);
   assert.deepEqual(conversation.inOrder().map((message) => message.id), [7]);
 });

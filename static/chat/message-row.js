@@ -1,0 +1,220 @@
+// message-row.js: draws one row of the message list from a plain item (a stored
+// message, a pending or failed one, or the "new messages" line) and the state of
+// the message actions (which row is being edited, confirmed, reacted to).
+
+import { button, element, formatTime, reconcile, setText } from './dom.js';
+
+/** Emoji offered first when reacting; any other can be typed. */
+export const COMMON_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢'];
+
+const parts = new WeakMap(); // row -> its parts, found once
+
+/** Builds an empty row for `item`: a message skeleton, or the "new messages" line. */
+export function createRow(item) {
+  if (item.state === 'divider') {
+    const li = element('li', 'unread-divider');
+    li.setAttribute('role', 'separator');
+    li.setAttribute('aria-label', 'New messages');
+    li.append(element('span', 'unread-divider-text', 'New messages'));
+    return li;
+  }
+  const li = element('li', 'message');
+  const meta = element('div', 'meta');
+  const from = element('bdi', 'from');
+  const time = element('time', 'time');
+  const edited = element('span', 'edited', 'edited');
+  edited.hidden = true;
+  meta.append(from, time, edited);
+  const body = element('div', 'body');
+  body.dir = 'auto'; // a Hebrew or Arabic message reads right to left, its own way
+  const reactions = element('div', 'reactions');
+  reactions.setAttribute('role', 'group');
+  reactions.setAttribute('aria-label', 'Reactions');
+  reactions.hidden = true;
+  const seen = element('p', 'seen', 'Seen');
+  seen.hidden = true;
+  const status = element('div', 'status');
+  li.append(meta, body, reactions, seen, status);
+  parts.set(li, { from, time, edited, body, reactions, seen, status, actions: null, editor: null, picker: null, confirm: null });
+  return li;
+}
+
+/** Fills a row from its item; `ui` says which message is being edited, confirmed or reacted to. */
+export function updateRow(li, item, ui) {
+  if (item.state === 'divider') return;
+  const part = parts.get(li);
+  li.classList.toggle('mine', item.mine);
+  li.classList.toggle('pending', item.state === 'pending');
+  li.classList.toggle('failed', item.state === 'failed');
+  setText(part.from, item.from);
+  if (item.state === 'stored') updateStored(li, part, item, ui);
+  else updatePending(li, part, item);
+}
+
+function updateStored(li, part, item, ui) {
+  const { message } = item;
+  const id = message.id;
+  li.dataset.id = String(id);
+  li.dataset.seq = String(message.seq);
+  li.classList.toggle('deleted', item.deleted);
+  li.classList.toggle('changing', item.changing);
+  if (item.changing) li.setAttribute('aria-busy', 'true');
+  else li.removeAttribute('aria-busy');
+
+  setText(part.time, formatTime(message.sent_at));
+  part.time.dateTime = message.sent_at;
+  part.time.title = new Date(message.sent_at).toLocaleString();
+  part.edited.hidden = !item.editedAt || item.deleted;
+  if (item.editedAt) part.edited.title = `edited ${formatTime(item.editedAt)}`;
+
+  setText(part.body, item.deleted ? 'message deleted' : item.body);
+  part.body.classList.toggle('tombstone', item.deleted);
+
+  const chips = item.reactions.map((reaction) => ({ key: reaction.emoji, ...reaction, enabled: item.can.react }));
+  part.reactions.hidden = chips.length === 0;
+  reconcile(part.reactions, chips, createChip, updateChip);
+
+  part.actions = toggle(li, part.actions, item.can.react || item.can.edit || item.can.delete, () => createActions(), part.body);
+  if (part.actions) {
+    part.actions.querySelector('[data-action=react]').hidden = !item.can.react;
+    part.actions.querySelector('[data-action=edit]').hidden = !item.can.edit;
+    part.actions.querySelector('[data-action=delete]').hidden = !item.can.delete;
+  }
+  part.editor = toggle(li, part.editor, ui.editing === id && item.can.edit, () => createEditor(item.body), part.body);
+  part.body.hidden = part.editor !== null;
+  li.classList.toggle('editing', part.editor !== null);
+  part.picker = toggle(li, part.picker, ui.picking === id && item.can.react, createPicker, part.reactions);
+  part.confirm = toggle(li, part.confirm, ui.confirming === id && item.can.delete, createConfirm, part.reactions);
+  part.seen.hidden = !item.seen;
+  part.status.hidden = true;
+}
+
+/** Adds (after `after`) or removes an optional part so that it exists exactly when `wanted`; returns it or null. */
+function toggle(li, node, wanted, create, after) {
+  if (wanted && !node) {
+    const created = create();
+    after.after(created);
+    return created;
+  }
+  if (!wanted && node) node.remove();
+  return wanted ? node : null;
+}
+
+function updatePending(li, part, item) {
+  setText(part.body, item.body);
+  li.dataset.clientId = item.pending.clientId;
+  setText(part.time, item.state === 'pending' ? 'sending…' : 'not sent');
+  // The status line only changes with the state, so rebuild it only then.
+  const { status } = part;
+  if (status.dataset.state === item.state && status.dataset.reason === (item.pending.reason ?? '')) return;
+  status.dataset.state = item.state;
+  status.dataset.reason = item.pending.reason ?? '';
+  status.replaceChildren();
+  status.hidden = item.state !== 'failed';
+  if (item.state === 'failed') {
+    const retry = button('link-button', 'Retry');
+    retry.dataset.action = 'retry';
+    const dismiss = button('link-button', 'Dismiss');
+    dismiss.dataset.action = 'dismiss';
+    status.append(element('span', 'reason', item.pending.reason || 'Not sent'), retry, dismiss);
+  }
+}
+
+// ---- reactions ----------------------------------------------------------------
+
+function createChip() {
+  const chip = button('reaction');
+  chip.dataset.action = 'toggle-reaction';
+  chip.append(element('span', 'reaction-emoji'), element('span', 'reaction-count'));
+  return chip;
+}
+
+/** Fills a chip from {emoji, users, mine, enabled}: the emoji and its count, mine pressed, who in its title. */
+function updateChip(chip, reaction) {
+  const [emoji, count] = chip.children;
+  chip.dataset.emoji = reaction.emoji;
+  setText(emoji, reaction.emoji);
+  setText(count, String(reaction.users.length));
+  chip.classList.toggle('mine', reaction.mine);
+  chip.setAttribute('aria-pressed', String(reaction.mine));
+  chip.disabled = !reaction.enabled;
+  const who = reaction.users.join(', ');
+  chip.title = who;
+  chip.setAttribute('aria-label', `${reaction.emoji} ${reaction.users.length}: ${who}`);
+}
+
+// ---- actions, editor, picker, confirmation ---------------------------------------
+
+function createActions() {
+  const bar = element('div', 'message-actions');
+  bar.setAttribute('role', 'toolbar');
+  bar.setAttribute('aria-label', 'Message actions');
+  const actions = [['react', '☺', 'Add a reaction'], ['edit', '✎', 'Edit message'], ['delete', '🗑', 'Delete message']];
+  for (const [action, symbol, label] of actions) {
+    const node = button('action-button', symbol, label);
+    node.dataset.action = action;
+    bar.append(node);
+  }
+  return bar;
+}
+
+function createEditor(body) {
+  const form = element('form', 'edit-form');
+  form.noValidate = true;
+  const input = element('textarea', 'edit-input');
+  input.value = body;
+  input.rows = Math.min(8, Math.max(1, body.split('\n').length));
+  input.setAttribute('aria-label', 'Edit message');
+  input.title = 'Enter saves, Shift+Enter adds a new line, Esc cancels';
+  const save = button('link-button', 'Save');
+  save.dataset.action = 'save-edit';
+  const cancel = button('link-button', 'Cancel');
+  cancel.dataset.action = 'cancel-edit';
+  const hint = element('span', 'edit-hint', 'Enter saves · Esc cancels');
+  const row = element('div', 'edit-buttons');
+  row.append(hint, save, cancel);
+  const error = element('p', 'edit-error');
+  error.setAttribute('role', 'alert');
+  error.hidden = true;
+  form.append(input, row, error);
+  return form;
+}
+
+function createPicker() {
+  const picker = element('div', 'reaction-picker');
+  picker.setAttribute('role', 'group');
+  picker.setAttribute('aria-label', 'Pick a reaction');
+  for (const emoji of COMMON_REACTIONS) {
+    const node = button('pick', emoji, `React with ${emoji}`);
+    node.dataset.action = 'pick';
+    node.dataset.emoji = emoji;
+    picker.append(node);
+  }
+  const input = element('input', 'pick-input');
+  input.type = 'text';
+  input.autocomplete = 'off';
+  input.placeholder = 'Any emoji';
+  input.setAttribute('aria-label', 'Any emoji');
+  input.title = 'Type or paste any emoji, then Enter';
+  const add = button('link-button', 'Add');
+  add.dataset.action = 'pick-typed';
+  const close = button('link-button', 'Close');
+  close.dataset.action = 'close-picker';
+  const error = element('p', 'pick-error', 'That is not an emoji.');
+  error.setAttribute('role', 'alert');
+  error.hidden = true;
+  picker.append(input, add, close, error);
+  return picker;
+}
+
+function createConfirm() {
+  const box = element('div', 'confirm-delete');
+  box.setAttribute('role', 'group');
+  box.setAttribute('aria-label', 'Confirm deletion');
+  const yes = button('button subtle danger', 'Delete');
+  yes.dataset.action = 'confirm-delete';
+  const no = button('button subtle', 'Cancel');
+  no.dataset.action = 'cancel-delete';
+  box.append(element('span', 'confirm-text', 'Delete this message for everyone?'), yes, no);
+  return box;
+}
