@@ -4,6 +4,7 @@ Each test session gets its own database (a temporary SQLite file, or a fresh
 PostgreSQL database when DATABASE_URL names one) that is removed afterwards.
 """
 
+import base64
 import contextlib
 import http.cookiejar
 import os
@@ -248,3 +249,34 @@ class ChatClient:
         """Closes the socket."""
         if self.ws is not None:
             await self.ws.close()
+
+
+def raw_chat_socket(
+    server: ServerProcess, session: str, *, receive_buffer: int | None = None
+) -> socket.socket:
+    """Opens /ws/chat/ over a plain TCP socket, handshake done and nothing after it read.
+
+    `receive_buffer` sets SO_RCVBUF before connecting (so the advertised window
+    stays small): a client that reads slowly, or not at all.
+    """
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    raw.settimeout(10)
+    raw.connect(("127.0.0.1", server.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw.sendall(
+        (
+            "GET /ws/chat/ HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{server.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {server.url}\r\nCookie: sessionid={session}\r\n\r\n"
+        ).encode()
+    )
+    # Byte by byte, so that no frame after the response is read along with it.
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += raw.recv(1)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return raw

@@ -4,8 +4,6 @@ HTTP, and what the processes' logs keep of it all.
 """
 
 import asyncio
-import base64
-import os
 import socket
 import time
 import uuid
@@ -15,7 +13,7 @@ import websockets
 from pytest_redis import factories
 
 from tests.conftest import redis_url_of
-from tests.server import Browser, ChatClient, Database, ServerProcess, base_env
+from tests.server import Browser, ChatClient, Database, ServerProcess, base_env, raw_chat_socket
 
 pytestmark = pytest.mark.server
 
@@ -108,26 +106,6 @@ def test_flood_over_two_processes_stores_exactly_the_limit(pair):
 # --- Pings: dead clients are dropped, live ones kept -----------------------------
 
 
-def _handshake(server: ServerProcess, session: str) -> socket.socket:
-    """Opens /ws/chat/ over a raw TCP socket; returns it with the handshake done."""
-    raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    key = base64.b64encode(os.urandom(16)).decode()
-    raw.sendall(
-        (
-            "GET /ws/chat/ HTTP/1.1\r\n"
-            f"Host: 127.0.0.1:{server.port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Origin: {server.url}\r\nCookie: sessionid={session}\r\n\r\n"
-        ).encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += raw.recv(4096)
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return raw
-
-
 def _silent_until_dropped(raw: socket.socket, timeout: float) -> tuple[set[int], float | None]:
     """Reads (never answers) until the server drops the connection.
 
@@ -178,7 +156,7 @@ def test_client_that_stops_answering_pings_is_dropped_and_goes_offline(pair):
 
     async def scenario():
         observer = await ChatClient(b, observer_session).open()
-        raw = await asyncio.to_thread(_handshake, a, silent_session)
+        raw = await asyncio.to_thread(raw_chat_socket, a, silent_session)
         try:
             await _until_presence(observer, silent_name, True, timeout=5)
             silence = asyncio.create_task(asyncio.to_thread(_silent_until_dropped, raw, 15))

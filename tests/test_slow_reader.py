@@ -9,7 +9,6 @@ and in Redis mode.
 """
 
 import asyncio
-import base64
 import json
 import os
 import socket
@@ -20,7 +19,7 @@ import pytest
 from pytest_redis import factories
 
 from tests.conftest import redis_url_of
-from tests.server import Browser, ChatClient, ServerProcess
+from tests.server import Browser, ChatClient, ServerProcess, raw_chat_socket
 
 pytestmark = pytest.mark.server
 
@@ -50,30 +49,6 @@ def _masked(text: str) -> bytes:
     else:
         header += bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
     return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def _slow_socket(server: ServerProcess, session: str) -> socket.socket:
-    """Opens /ws/chat/ on a TCP socket whose receive buffer is as small as the kernel allows."""
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Set before connecting, so the advertised window stays small.
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
-    raw.settimeout(10)
-    raw.connect(("127.0.0.1", server.port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    raw.sendall(
-        (
-            "GET /ws/chat/ HTTP/1.1\r\n"
-            f"Host: 127.0.0.1:{server.port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Origin: {server.url}\r\nCookie: sessionid={session}\r\n\r\n"
-        ).encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += raw.recv(1)
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return raw
 
 
 def _dropped(raw: socket.socket, timeout: float) -> bool:
@@ -125,7 +100,7 @@ async def test_a_socket_that_never_reads_does_not_delay_other_users(server):
         for _ in range(100):
             await alice.receive_type("ack", skip=("presence", "users", "message"))
 
-        slow = _slow_socket(server, sessions["slow"])
+        slow = raw_chat_socket(server, sessions["slow"], receive_buffer=1)
         await _next_presence_online(bob, names["slow"])
         for _ in range(15):
             slow.sendall(_masked(json.dumps({"type": "history", "room": "general", "limit": 100})))
