@@ -230,7 +230,19 @@ def test_after_a_dropped_connection_the_page_catches_up_and_sends_what_was_typed
     expect(stored_bodies(alice).last).to_have_text("missed this in general")
 
     state["blocked"] = False
-    bob.locator("#connection-banner button").click()
+    # The backoff timer may reconnect on its own at any moment, which hides the
+    # button, so press "Try now" from inside the page whenever it shows, until
+    # the socket is open again (one click is enough unless a timer raced it).
+    bob.wait_for_function(
+        """() => {
+            if (document.body.dataset.socketState === 'open') return true;
+            const button = document.querySelector('#connection-banner button');
+            if (button && button.offsetParent !== null) button.click();
+            return false;
+        }""",
+        polling=100,
+        timeout=30_000,
+    )
     wait_until_connected(bob)
     expect(banner).to_be_hidden()
     expect(bob.locator(f"#direct li[data-user={alice_name}] .badge")).to_have_text("1")
