@@ -26,13 +26,20 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 install: $(VENV)/.installed-run
 install-test: $(VENV)/.installed-test
 
+# The node tools the tests use (axe-core for the accessibility audit), exactly as
+# package-lock.json pins them; installed again only when the lock file changes.
+node_modules: node_modules/.package-lock.json
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 ## Serve the whole site on http://$(HOST):$(PORT) (DEBUG on unless set).
 run: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) $(PY) -m chatsite.server
 
 ## Lint, then run the whole suite (browser tests included).
-test: install-test chromium nginx
+test: install-test node_modules chromium nginx
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -40,7 +47,7 @@ test: install-test chromium nginx
 
 ## The whole suite again in Redis mode (a private redis-server per session) on
 ## PostgreSQL (a database created for this run and dropped after it).
-test-postgres-redis: install-test chromium nginx
+test-postgres-redis: install-test node_modules chromium nginx
 	CHAT_TEST_REDIS=1 DATABASE_URL=$(PG_URL)/chat_run_$$$$ $(PY) -m pytest
 
 ## Benchmark the site against a naive Channels consumer and a raw websockets server
@@ -93,4 +100,4 @@ screenshots: install-test chromium
 	$(PY) docs/screenshots.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache staticfiles node_modules

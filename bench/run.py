@@ -48,6 +48,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--room-rates", help="comma-separated room send rates, e.g. 80 to hold one load (profiling)"
     )
     parser.add_argument("--step-seconds", type=float, help="seconds per room and direct step")
+    parser.add_argument(
+        "--search-messages", type=int, help="searchable messages to seed (1,000,000; smoke 1,000)"
+    )
     return parser.parse_args(argv)
 
 
@@ -67,7 +70,9 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _start(name: str, work: Path, sizes: scenarios.Sizes, use_postgres: bool, log):
+def _start(
+    name: str, work: Path, sizes: scenarios.Sizes, use_postgres: bool, log, wanted: list[str]
+):
     if name in ("site", "site-daphne"):
         return targets.site(
             work,
@@ -75,6 +80,7 @@ def _start(name: str, work: Path, sizes: scenarios.Sizes, use_postgres: bool, lo
             # Only the main site target runs the history and slow-reader scenarios.
             history=sizes.history_messages if name == "site" else 0,
             long_history=scenarios.LONG_MESSAGES if name == "site" else 0,
+            search=sizes.search_messages if name == "site" and "search" in wanted else 0,
             use_postgres=use_postgres,
             log=log,
             server_name="uvicorn" if name == "site" else "daphne",
@@ -87,7 +93,7 @@ def _run_target(name: str, wanted: list[str], run: scenarios.Run, work: Path, pg
     entry: dict = {"scenarios": {}}
     run.log(f"=== {name}: starting")
     try:
-        with _start(name, work, run.sizes, pg, run.log) as target:
+        with _start(name, work, run.sizes, pg, run.log, wanted) as target:
             entry["description"] = target.description
             entry["database"] = target.database
             run.log(
@@ -153,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if options.step_seconds:
         seconds = options.step_seconds
         sizes = dataclasses.replace(sizes, room_step_seconds=seconds, direct_step_seconds=seconds)
+    if options.search_messages is not None:
+        sizes = dataclasses.replace(sizes, search_messages=options.search_messages)
     budget = options.budget or (240 if options.smoke else 570)
     run = scenarios.Run(sizes=sizes, log=clock.log, deadline=clock.started + budget)
     wanted = [s.strip() for s in options.scenarios.split(",") if s.strip()]

@@ -89,6 +89,9 @@ class Sizes:
     stalled_pages: int
     receiver_processes: int = 1
     settle_seconds: float = 1.5
+    # Searchable messages of varied words (0: no search scenario data), and searches.
+    search_messages: int = 1_000_000
+    search_requests: int = 300
 
 
 FULL = Sizes(
@@ -136,6 +139,8 @@ SMOKE = Sizes(
     stalled_readers=1,
     stalled_pages=8,
     settle_seconds=0.5,
+    search_messages=1_000,
+    search_requests=24,
 )
 
 
@@ -1433,6 +1438,100 @@ async def history(target: Target, run: Run) -> dict:
     return result
 
 
+# --- Search -------------------------------------------------------------------------
+
+# The site's goal for one search, one client asking.
+SEARCH_P99_LIMIT_MS = 50
+# Searches made before measuring: the first ones meet cold caches.
+SEARCH_WARMUP = 5
+
+
+def _search_request(picker: random.Random, seeded: dict, number: int, before: int | None) -> dict:
+    """The `number`-th search of the mix a user makes: words, prefixes, in one conversation."""
+    words = seeded["words"]
+
+    def word() -> str:
+        # Like the seeded bodies: frequent words more often than rare ones.
+        return words[int(len(words) * picker.random() ** 2)]
+
+    kind = number % 6
+    if kind == 0:
+        return {"type": "search", "q": word()}
+    if kind == 1:
+        return {"type": "search", "q": f"{word()} {word()}"}
+    if kind == 2:
+        # The start of a word, as typed into a search box.
+        typed = word()
+        return {"type": "search", "q": typed[: max(2, len(typed) // 2)]}
+    if kind == 3:
+        return {"type": "search", "q": f"{word()} {word()}", "room": picker.choice(seeded["rooms"])}
+    if kind == 4:
+        return {"type": "search", "q": word(), "with": seeded["with"]}
+    # The next page of the previous search, or a search of a Russian word.
+    frame = {"type": "search", "q": picker.choice([w for w in words if not w.isascii()])}
+    if before is not None:
+        frame["before"] = before
+    return frame
+
+
+async def search(target: Target, run: Run) -> dict:
+    """One client searches the seeded messages, one search after the other: p50 and p99.
+
+    The mix: one word, two words, a prefix, within a room, within a direct
+    conversation, the next page of a search, English and Russian words.
+    """
+    sizes = run.sizes
+    seeded = target.search
+    if seeded is None:
+        return {"messages": 0, "skipped": "no searchable messages were seeded"}
+    _, session = target.accounts["hist"][0]
+    socket = await wsclient.connect(HOST, target.port, target.path, headers=target.headers(session))
+    picker = random.Random(13)
+    latencies: list[float] = []
+    timed: list[tuple[float, dict]] = []
+    found = empty = 0
+    before = None
+    for number in range(SEARCH_WARMUP + sizes.search_requests):
+        if run.out_of_time():
+            break
+        frame = _search_request(picker, seeded, number, before)
+        began = time.perf_counter()
+        socket.send_text(json.dumps(frame))
+        while True:
+            answer = json.loads(await asyncio.wait_for(socket.recv(), 30))
+            if answer["type"] in ("search", "error"):
+                break
+        took = time.perf_counter() - began
+        if answer["type"] == "error":
+            raise RuntimeError(f"search {frame} refused: {answer}")
+        before = answer["messages"][-1]["id"] if answer["has_more"] else None
+        if number < SEARCH_WARMUP:
+            continue
+        latencies.append(took)
+        timed.append((took, frame))
+        found += len(answer["messages"])
+        empty += not answer["messages"]
+    await close_all([socket])
+    result = {
+        "messages": seeded["count"],
+        "requests": len(latencies),
+        "found_per_search": round(found / max(len(latencies), 1), 1),
+        "empty_answers": empty,
+        **latency_summary(latencies),
+        # What took longest, to tell a slow kind of search from a noisy machine.
+        "slowest": [
+            {"ms": round(took * 1000, 1), "frame": frame}
+            for took, frame in sorted(timed, key=lambda pair: pair[0], reverse=True)[:5]
+        ],
+    }
+    run.log(
+        f"{target.name}: search at {seeded['count']:,} messages: one client p50 "
+        f"{result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms "
+        f"over {len(latencies)} searches (goal p99 <= {SEARCH_P99_LIMIT_MS} ms)"
+    )
+    return result
+
+
 # In this order: the slow-reader room run right after the plain one, so both meet
 # the server in the same state; the connections scenario comes last, because a
 # server that has just opened and closed 10,000 sockets is not the same server for
@@ -1444,5 +1543,6 @@ SCENARIOS = {
     "direct": direct,
     "presence": presence,
     "history": history,
+    "search": search,
     "connections": connections,
 }

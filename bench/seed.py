@@ -6,11 +6,13 @@ prints one JSON object on stdout.
     python -m bench.seed accounts '{"room": 110, "dm": 100}'
     python -m bench.seed history --room bench-history --count 1000000
     python -m bench.seed history --room bench-long --count 100 --body-chars 4000
+    python -m bench.seed search --count 1000000 --user alice
 """
 
 import argparse
 import json
 import os
+import random
 import sys
 import time
 import uuid
@@ -33,8 +35,9 @@ from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from chat.messaging.read_state import read_start  # noqa: E402
+from chat.messaging.search import search_index_update  # noqa: E402
 from chat.messaging.store import take_revs  # noqa: E402
-from chat.models import Message, Room  # noqa: E402
+from chat.models import DirectConversation, Message, Room  # noqa: E402
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 SQLITE_CHUNK = 100_000
@@ -190,6 +193,182 @@ def _history_sqlite(
         cursor.execute("ANALYZE")
 
 
+# Words of the searchable messages, English and Russian, the most frequent first:
+# a message draws its words with a skew towards the start of the list, so some
+# words are in a third of the messages and others in a few hundred.
+_SEARCH_TEXT = (
+    "the to and a of is in it you that we for on this deploy be with have are not "
+    "friday today tomorrow meeting release build test server database review please "
+    "check update fix bug issue ticket branch merge production staging customer "
+    "report invoice payment budget design draft slides lunch coffee office remote "
+    "holiday weekend monday tuesday wednesday thursday morning evening deadline "
+    "question answer problem solution error warning timeout latency backup restore "
+    "migration schema index query cache redis postgres python django channels socket "
+    "frontend backend mobile android iphone browser chrome firefox docs wiki roadmap "
+    "quarter planning retro standup sprint estimate priority urgent blocker hotfix "
+    "rollback incident outage pager alert metrics dashboard graph traffic spike "
+    "привет как дела спасибо пожалуйста сегодня завтра вчера встреча релиз сборка "
+    "тест сервер база данных ошибка проблема решение вопрос ответ отчёт счёт оплата "
+    "бюджет дизайн черновик обед кофе офис удалённо отпуск выходные понедельник "
+    "вторник среда четверг пятница утро вечер срок задача проект команда клиент "
+    "продакшн откат инцидент авария метрики график нагрузка кэш индекс запрос "
+    "миграция схема резервная копия восстановление документация план квартал "
+    "спринт оценка приоритет срочно блокер исправление проверка обновление ветка "
+    "слияние ревью коллега руководитель звонок созвон письмо почта договор"
+)
+SEARCH_WORDS = tuple(_SEARCH_TEXT.split())
+# Conversations of the searchable messages: rooms, and direct conversations, some
+# of them the searching user's and some between two other users.
+SEARCH_ROOMS = 7
+SEARCH_DIRECTS = 3
+
+
+def search_history(count: int, username: str, seed: int = 7) -> dict:
+    """Stores `count` messages of varied English and Russian words for the search benchmark.
+
+    They are spread over SEARCH_ROOMS new rooms and SEARCH_DIRECTS direct
+    conversations: one of `username` with another user, the others between two
+    other users (so the search must leave them out). Seqs have no gaps; the
+    statistics are fresh afterwards.
+    """
+    User = get_user_model()
+    tag = uuid.uuid4().hex[:6]
+    unusable = make_password(None)
+    User.objects.bulk_create(
+        [User(username=f"srch{tag}{n}", password=unusable) for n in range(SEARCH_DIRECTS + 1)]
+    )
+    others = list(
+        User.objects.filter(username__startswith=f"srch{tag}")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    me = User.objects.get(username=username).pk
+    rooms = [Room.objects.create(name=f"bench-search-{tag}-{n}").pk for n in range(SEARCH_ROOMS)]
+    pairs = [(me, others[0])] + [(others[n], others[n + 1]) for n in range(SEARCH_DIRECTS - 1)]
+    directs = [
+        DirectConversation.objects.create(user_low_id=min(pair), user_high_id=max(pair)).pk
+        for pair in pairs
+    ]
+    # Message g belongs to conversation g % K and is its (g // K + 1)-th message.
+    conversations = [(room, None, None) for room in rooms] + [
+        (None, direct, pair) for direct, pair in zip(directs, pairs, strict=True)
+    ]
+    start = datetime.now(UTC) - timedelta(milliseconds=count)
+    began = time.monotonic()
+    if connection.vendor == "postgresql":
+        _search_postgresql(conversations, others, count, start, seed)
+    else:
+        _search_sqlite(conversations, others, count, start, seed)
+    kinds = len(conversations)
+    for index, (room, direct, _) in enumerate(conversations):
+        last_seq = max(0, (count - index + kinds - 1) // kinds)
+        model, pk = (Room, room) if room is not None else (DirectConversation, direct)
+        model.objects.filter(pk=pk).update(last_seq=last_seq)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return {
+        "count": count,
+        "rooms": [Room.objects.get(pk=pk).name for pk in rooms],
+        "with": User.objects.get(pk=others[0]).username,
+        "words": SEARCH_WORDS,
+        "seconds": round(time.monotonic() - began, 1),
+    }
+
+
+def _search_postgresql(conversations, others, count: int, start: datetime, seed: int) -> None:
+    """One INSERT … SELECT over generate_series; each body is 3 to 14 drawn words."""
+    c = _columns()
+    kinds = len(conversations)
+    rooms = [room or 0 for room, _, _ in conversations]
+    directs = [direct or 0 for _, direct, _ in conversations]
+    # A direct message goes from one party of its pair to the other, by turns.
+    lows = [pair[0] if pair else 0 for _, _, pair in conversations]
+    highs = [pair[1] if pair else 0 for _, _, pair in conversations]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(%s)", [seed / 1000])
+        first_rev = take_revs(count)
+        cursor.execute(
+            f"""
+            WITH m AS (
+                SELECT g, 1 + g %% %(k)s AS k FROM generate_series(0, %(count)s - 1) AS g
+            )
+            INSERT INTO {Message._meta.db_table}
+                ({c["sender"]}, {c["room"]}, {c["recipient"]}, {c["direct"]},
+                 {c["body"]}, {c["client_id"]}, {c["seq"]}, {c["sent_at"]},
+                 {c["rev"]}, {c["deleted"]}, {c["reactions"]}, {c["mentioned"]})
+            SELECT
+                CASE WHEN (%(directs)s::bigint[])[k] = 0
+                     THEN (%(others)s::bigint[])[1 + g %% %(n_others)s]
+                     WHEN (g / %(k)s) %% 2 = 0 THEN (%(lows)s::bigint[])[k]
+                     ELSE (%(highs)s::bigint[])[k] END,
+                NULLIF((%(rooms)s::bigint[])[k], 0),
+                CASE WHEN (%(directs)s::bigint[])[k] = 0 THEN NULL
+                     WHEN (g / %(k)s) %% 2 = 0 THEN (%(highs)s::bigint[])[k]
+                     ELSE (%(lows)s::bigint[])[k] END,
+                NULLIF((%(directs)s::bigint[])[k], 0),
+                (SELECT string_agg(
+                            (%(words)s::text[])[1 + floor(%(n_words)s * power(random(), 3))::int],
+                            ' ')
+                   FROM generate_series(1, 3 + (g * 7) %% 12) AS w WHERE g >= 0),
+                'srch-' || g, g / %(k)s + 1,
+                %(start)s::timestamptz + g * interval '1 millisecond',
+                %(first_rev)s + g, false, '[]'::jsonb, '[]'::jsonb
+            FROM m ORDER BY g
+            """,
+            {
+                "k": kinds,
+                "count": count,
+                "rooms": rooms,
+                "directs": directs,
+                "lows": lows,
+                "highs": highs,
+                "others": others,
+                "n_others": len(others),
+                "words": list(SEARCH_WORDS),
+                "n_words": len(SEARCH_WORDS),
+                "start": start,
+                "first_rev": first_rev,
+            },
+        )
+
+
+def _search_sqlite(conversations, others, count: int, start: datetime, seed: int) -> None:
+    """executemany in big transactions, then the same rows into the search index."""
+    c = _columns()
+    kinds = len(conversations)
+    draw = random.Random(seed)
+    statement = (
+        f"INSERT INTO {Message._meta.db_table} ({c['sender']}, {c['room']}, {c['recipient']}, "
+        f"{c['direct']}, {c['body']}, {c['client_id']}, {c['seq']}, {c['sent_at']}, "
+        f"{c['rev']}, {c['deleted']}, {c['reactions']}, {c['mentioned']}) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '[]', '[]')"
+    )
+
+    def row(g: int, rev: int) -> tuple:
+        room, direct, pair = conversations[g % kinds]
+        if pair is None:
+            sender, recipient = others[g % len(others)], None
+        else:
+            sender, recipient = pair if (g // kinds) % 2 == 0 else pair[::-1]
+        words = [
+            SEARCH_WORDS[int(len(SEARCH_WORDS) * draw.random() ** 3)]
+            for _ in range(3 + (g * 7) % 12)
+        ]
+        sent_at = str((start + timedelta(milliseconds=g)).replace(tzinfo=None))
+        body = " ".join(words)
+        return (sender, room, recipient, direct, body, f"srch-{g}", g // kinds + 1, sent_at, rev)
+
+    for low in range(0, count, SQLITE_CHUNK):
+        high = min(low + SQLITE_CHUNK, count)
+        with transaction.atomic(), connection.cursor() as cursor:
+            first_rev = take_revs(high - low)
+            rows = [row(g, first_rev + g - low) for g in range(low, high)]
+            cursor.executemany(statement, rows)
+            # Rows written here bypass the storing service: index them as it would.
+            chunk = Message.objects.filter(rev__gte=first_rev, rev__lt=first_rev + len(rows))
+            search_index_update(messages=chunk.values_list("id", "body").iterator())
+
+
 def _padded(body: str, chars: int) -> str:
     """The body padded to `chars` characters, as PostgreSQL's rpad() does it."""
     if not chars:
@@ -207,9 +386,14 @@ def main(argv: list[str]) -> None:
     history_cmd.add_argument("--room", default="bench-history")
     history_cmd.add_argument("--count", type=int, default=1_000_000)
     history_cmd.add_argument("--body-chars", type=int, default=0, help="pad bodies to this")
+    search_cmd = commands.add_parser("search")
+    search_cmd.add_argument("--count", type=int, default=1_000_000)
+    search_cmd.add_argument("--user", required=True, help="the searching user")
     options = parser.parse_args(argv)
     if options.command == "accounts":
         result = accounts(json.loads(options.spec))
+    elif options.command == "search":
+        result = search_history(options.count, options.user)
     else:
         result = history(options.room, options.count, body_chars=options.body_chars)
     json.dump(result, sys.stdout)

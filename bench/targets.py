@@ -33,7 +33,7 @@ HOST = "127.0.0.1"
 
 # Scenarios every target can run; the others need the site's features.
 COMMON = ("connections", "room")
-SITE_ONLY = ("room_slow_reader", "mixed", "direct", "presence", "history")
+SITE_ONLY = ("room_slow_reader", "mixed", "direct", "presence", "history", "search")
 # The room of long messages that stalled readers ask for: bodies as long as a user
 # may send (the contract's limit).
 LONG_ROOM = "bench-long"
@@ -176,6 +176,8 @@ class Target:
     accounts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     history: dict | None = None
     long_history: dict | None = None
+    # Site only: the searchable messages (bench.seed search), or None.
+    search: dict | None = None
     database: str | None = None
 
     def headers(self, session: str | None = None) -> dict[str, str]:
@@ -227,6 +229,7 @@ def site(
     accounts: dict[str, int],
     history: int,
     long_history: int = 0,
+    search: int = 0,
     use_postgres: bool,
     log,
     server_name: str = "uvicorn",
@@ -267,6 +270,13 @@ def site(
             long_seeded = json.loads(_django(argv, env))
         log(f"{name}: history stored in {seeded['seconds']} s; creating users and sessions")
         users = json.loads(_django(["-m", "bench.seed", "accounts", json.dumps(accounts)], env))
+        searchable = None
+        if search:
+            log(f"{name}: storing {search:,} searchable messages")
+            searcher = users["hist"][0][0]
+            argv = ["-m", "bench.seed", "search", "--count", str(search), "--user", searcher]
+            searchable = json.loads(_django(argv, env))
+            log(f"{name}: searchable messages stored in {searchable['seconds']} s")
         server = Process(name, [sys.executable, "-m", "chatsite.server"], env, workdir)
         try:
             _wait_for_health(port, server)
@@ -281,6 +291,7 @@ def site(
                 accounts=users,
                 history=seeded,
                 long_history=long_seeded,
+                search=searchable,
                 database=vendor,
             )
         finally:

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from chat.errors import ChatError
 from chat.messaging.changes import message_delete, message_edit
-from chat.models import Message, Room
+from chat.models import Message, NotificationLevel, Room
 from chat.protocol import is_blank, is_storable
 
 
@@ -25,6 +25,24 @@ class RoomAdmin(admin.ModelAdmin):
     list_display = ["name", "created_at", "last_seq"]
     search_fields = ["name"]
     readonly_fields = ["created_at", "last_seq"]
+
+
+@admin.register(NotificationLevel)
+class NotificationLevelAdmin(admin.ModelAdmin):
+    """Notification levels: shown to staff, changed only by their owners from the chat page."""
+
+    list_display = ["user", "room", "peer", "level"]
+    list_filter = ["level"]
+    search_fields = ["user__username", "room__name", "peer__username"]
+    list_select_related = ["user", "room", "peer"]
+
+    def has_add_permission(self, request) -> bool:
+        """Levels are each person's own choice: staff look, they do not set."""
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        """Read-only, like adding."""
+        return False
 
 
 def _after_commit(request, change) -> None:

@@ -140,19 +140,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await fanout.join(self, rooms)
         joined = await presence_join(user=self.username, socket=self.socket_id)
         self.registered = True
-        direct, last_id, rev, unread = await db_call(reads.greeting, concurrent=True)(
-            user_id=self.user.pk
-        )
-        online = await get_presence().online()
+        greeting = await db_call(reads.greeting, concurrent=True)(user_id=self.user.pk)
+        online, away = await get_presence().statuses()
         hello = hello_frame(
             user=self.username,
             online=online,
             rooms=self.rooms,
-            direct=direct,
-            last_id=last_id,
-            rev=rev,
-            unread=unread,
+            direct=greeting.direct,
+            last_id=greeting.last_id,
+            rev=greeting.rev,
+            unread=greeting.unread,
             staff=self.user.is_staff,
+            levels=greeting.levels,
+            away=away,
+            last_seen=greeting.last_seen,
         )
         return joined, hello
 

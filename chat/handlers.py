@@ -13,21 +13,28 @@ from typing import Any, Protocol
 
 from chat.db import db_call
 from chat.errors import OUTAGES, AccountEnded, ChatError, ErrorCode
+from chat.last_seen import last_seen_of
 from chat.messaging import reads
 from chat.messaging.batch import message_send
 from chat.messaging.changes import message_delete, message_edit, message_react
+from chat.messaging.notify_levels import notify_level_set
 from chat.messaging.read_state import read_mark
+from chat.messaging.search import message_search
 from chat.messaging.store import Posted
 from chat.messaging.typing import typing_announce, typing_recipient
-from chat.presence import get_presence
+from chat.presence import get_presence, presence_idle, presence_profile
 from chat.protocol import (
     CloseCode,
     Delete,
     Edit,
     History,
+    Idle,
+    Notify,
     Ping,
+    Profile,
     React,
     Read,
+    Search,
     Send,
     Sync,
     Typing,
@@ -36,8 +43,11 @@ from chat.protocol import (
     error_frame,
     history_frame,
     message_frame,
+    notify_frame,
     parse_client_frame,
     pong_frame,
+    profile_frame,
+    search_frame,
     sync_frame,
     users_frame,
 )
@@ -55,6 +65,7 @@ class Socket(Protocol):
 
     user: Any
     username: str
+    socket_id: str
     rooms: list[str]
     typing_at: float
 
@@ -155,6 +166,26 @@ async def on_send(socket: Socket, frame: Send) -> None:
 async def on_history(socket: Socket, frame: History) -> None:
     """Answers one page of a room's or a direct conversation's history."""
     await count_against(read_rate_check, socket, "reading")
+    if frame.around is not None:
+        messages, has_older, has_newer = await read(
+            reads.history_around_for_user,
+            user_id=socket.user.pk,
+            room=frame.room,
+            with_=frame.with_,
+            around=frame.around,
+            limit=frame.limit,
+        )
+        socket.send_frame(
+            history_frame(
+                room=frame.room,
+                with_=frame.with_,
+                messages=messages,
+                has_more=has_older,
+                around=frame.around,
+                has_newer=has_newer,
+            )
+        )
+        return
     messages, has_more = await read(
         reads.history_for_user,
         user_id=socket.user.pk,
@@ -167,6 +198,22 @@ async def on_history(socket: Socket, frame: History) -> None:
     socket.send_frame(
         history_frame(room=frame.room, with_=frame.with_, messages=messages, has_more=has_more)
     )
+
+
+@handles(Search)
+async def on_search(socket: Socket, frame: Search) -> None:
+    """Answers the newest messages I may see that hold every word of the search."""
+    await count_against(read_rate_check, socket, "reading")
+    messages, has_more = await read(
+        message_search,
+        user_id=socket.user.pk,
+        words=frame.words,
+        room=frame.room,
+        with_=frame.with_,
+        before=frame.before,
+        limit=frame.limit,
+    )
+    socket.send_frame(search_frame(search=frame, messages=messages, has_more=has_more))
 
 
 @handles(Sync)
@@ -228,6 +275,19 @@ async def on_read(socket: Socket, frame: Read) -> None:
         )
 
 
+@handles(Notify)
+async def on_notify(socket: Socket, frame: Notify) -> None:
+    """Stores how much a conversation notifies me; all my sockets hear of it."""
+    await count_against(message_rate_check, socket, "changing notifications")
+    with unavailable_on_outage("changing notifications"):
+        published = await db_call(notify_level_set)(
+            user=socket.user, room=frame.room, with_=frame.with_, level=frame.level
+        )
+    if not published:
+        # Stored, but Redis could not tell the sockets: at least the asking one knows.
+        socket.send_frame(notify_frame(frame))
+
+
 @handles(Typing)
 async def on_typing(socket: Socket, frame: Typing) -> None:
     """Tells the others of the conversation that I am typing; at most every 2 s per socket."""
@@ -246,10 +306,33 @@ async def on_typing(socket: Socket, frame: Typing) -> None:
 
 @handles(Users)
 async def on_users(socket: Socket, frame: Users) -> None:
-    """Answers the online list."""
+    """Answers the online list, with who among them is away."""
     with unavailable_on_outage("the online list"):
-        online = await get_presence().online()
-    socket.send_frame(users_frame(online=online))
+        online, away = await get_presence().statuses()
+    socket.send_frame(users_frame(online=online, away=away))
+
+
+@handles(Idle)
+async def on_idle(socket: Socket, frame: Idle) -> None:
+    """Marks this socket idle or active; the user turns away when all theirs are idle.
+
+    Each change may publish a `presence` frame to everyone, so it counts against a
+    limit: the read limit, which is roomier than the sending one and leaves a
+    person's message allowance alone (every new socket says `idle` once).
+    """
+    await count_against(read_rate_check, socket, "changing your status")
+    with unavailable_on_outage("presence"):
+        await presence_idle(user=socket.username, socket=socket.socket_id, idle=frame.idle)
+
+
+@handles(Profile)
+async def on_profile(socket: Socket, frame: Profile) -> None:
+    """Answers a user's status and, when offline, when they were last seen."""
+    await count_against(read_rate_check, socket, "reading")
+    with unavailable_on_outage("the profile"):
+        last_seen = await db_call(last_seen_of, concurrent=True)(username=frame.user)
+        status, last_seen = await presence_profile(user=frame.user, last_seen=last_seen)
+    socket.send_frame(profile_frame(user=frame.user, status=status, last_seen=last_seen))
 
 
 @handles(Ping)

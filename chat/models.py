@@ -172,3 +172,63 @@ class ReadPosition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} read {self.room or self.direct} to {self.seq}"
+
+
+class NotificationLevel(models.Model):
+    """How much of one conversation (a room, or the direct one with `peer`) notifies a user.
+
+    Only levels other than the default (`mentions`) are stored: no row means mentions.
+    """
+
+    class Level(models.TextChoices):
+        ALL = "all", "All messages"
+        MENTIONS = "mentions", "Mentions and direct messages"
+        NONE = "none", "Nothing"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_levels"
+    )
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The other party of a direct conversation (myself for notes to self).
+    peer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    level = models.CharField(max_length=8, choices=Level.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "room"], condition=Q(room__isnull=False), name="notify_room"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "peer"], condition=Q(peer__isnull=False), name="notify_peer"
+            ),
+            models.CheckConstraint(
+                condition=Q(room__isnull=False, peer__isnull=True)
+                | Q(room__isnull=True, peer__isnull=False),
+                name="notify_room_xor_peer",
+            ),
+            models.CheckConstraint(
+                condition=Q(level__in=["all", "mentions", "none"]), name="notify_level_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room or self.peer}: {self.level}"
+
+
+class LastSeen(models.Model):
+    """When a user was last online: written as they go offline, and now and then while online."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "last seen"
+
+    def __str__(self) -> str:
+        return f"{self.user} last seen {self.last_seen:%Y-%m-%d %H:%M}"

@@ -1,24 +1,32 @@
-"""Who is online, and telling everyone when that changes.
+"""Who is online, who is away, and telling everyone when that changes.
 
-One entry per open socket; a user is online while one of theirs is.
+One entry per open socket, each active or idle; a user is online while one of
+theirs is active, away while every one of them is idle, offline without any.
 
 `get_presence()` gives the store for this configuration: in process for the
 embedded mode, in Redis when REDIS_URL is set, so every server process shares one
-view and a crashed process's sockets expire instead of haunting the list.
+view and a crashed process's sockets expire instead of haunting the list. When a
+user was last online is kept in the database (chat/last_seen.py).
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from chat import groups
-from chat.protocol import encode, presence_frame, users_frame
+from chat.db import db_call
+from chat.last_seen import last_seen_record, last_seen_touch
+from chat.protocol import AWAY, OFFLINE, ONLINE, encode, presence_frame, users_frame
 from chat.realtime.background import repeat
 from chat.realtime.publish import publish
 
@@ -27,133 +35,275 @@ logger = logging.getLogger(__name__)
 # The name under which presence frames are published as a burst (see chat.realtime.fanout).
 PRESENCE_BURST = "presence"
 
-# Called with (user, online) when maintenance finds a transition (Redis mode).
-Listener = Callable[[str, bool], Awaitable[None]]
+# How often each process records "last seen now" for the users it has sockets of:
+# what a crash of every process at once can cost that time, without a write per frame.
+LAST_SEEN_EVERY_SECONDS = 60.0
+
+# Called with (user, status, last_seen) when maintenance finds a change (Redis mode).
+Listener = Callable[[str, str, datetime | None], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A user's status before and after one change of their sockets."""
+
+    user: str
+    before: str
+    after: str
+    # For a user found gone by a sweep: when their sockets were last refreshed.
+    last_seen: datetime | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Tells whether the user's status is different now (so it is announced)."""
+        return self.before != self.after
 
 
 @dataclass(frozen=True, slots=True)
 class Joined:
     """The result of registering a socket."""
 
-    first: bool  # the user was offline before this socket
+    change: Change
     sockets: int  # the user's open sockets, this one included
+
+    @property
+    def first(self) -> bool:
+        """Tells whether the user was offline before this socket."""
+        return self.change.before == OFFLINE
 
 
 class PresenceStore(Protocol):
     """The interface every presence store implements."""
 
     async def add(self, *, user: str, socket: str) -> Joined:
-        """Registers an open socket of `user`."""
+        """Registers an open, active socket of `user`."""
         ...
 
-    async def remove(self, *, user: str, socket: str) -> bool:
-        """Forgets a socket; True when it was the user's last one."""
+    async def remove(self, *, user: str, socket: str) -> Change:
+        """Forgets a socket."""
+        ...
+
+    async def set_idle(self, *, user: str, socket: str, idle: bool) -> Change:
+        """Marks one registered socket idle or active."""
         ...
 
     async def online(self) -> list[str]:
-        """Lists the online users, sorted."""
+        """Lists the online users (away ones included), sorted."""
         ...
+
+    async def statuses(self) -> tuple[list[str], list[str]]:
+        """Lists the online users and, among them, the away ones; both sorted."""
+        ...
+
+    async def status(self, user: str) -> str:
+        """Tells one user's status: online, away or offline."""
+        ...
+
+    def local_users(self) -> set[str]:
+        """The users with a socket on this process."""
+        ...
+
+
+def _status_of(idle_flags) -> str:
+    """The status of a user whose sockets have these idle flags."""
+    flags = list(idle_flags)
+    if not flags:
+        return OFFLINE
+    return AWAY if all(flags) else ONLINE
 
 
 class LocalPresence:
     """Presence for the single-process embedded mode, kept in memory."""
 
     def __init__(self) -> None:
-        self._sockets: dict[str, set[str]] = {}
-        self._lock = asyncio.Lock()
+        self._sockets: dict[str, dict[str, bool]] = {}  # user -> socket -> idle
+
+    def _status(self, user: str) -> str:
+        return _status_of(self._sockets.get(user, {}).values())
 
     async def add(self, *, user: str, socket: str) -> Joined:
-        """Registers an open socket of `user`."""
-        async with self._lock:
-            sockets = self._sockets.setdefault(user, set())
-            first = not sockets
-            sockets.add(socket)
-            return Joined(first=first, sockets=len(sockets))
+        """Registers an open, active socket of `user`."""
+        before = self._status(user)
+        sockets = self._sockets.setdefault(user, {})
+        sockets[socket] = False
+        return Joined(change=Change(user, before, self._status(user)), sockets=len(sockets))
 
-    async def remove(self, *, user: str, socket: str) -> bool:
-        """Forgets a socket; True when it was the user's last one."""
-        async with self._lock:
-            sockets = self._sockets.get(user)
-            if not sockets or socket not in sockets:
-                return False
-            sockets.discard(socket)
-            if sockets:
-                return False
-            del self._sockets[user]
-            return True
+    async def remove(self, *, user: str, socket: str) -> Change:
+        """Forgets a socket."""
+        before = self._status(user)
+        sockets = self._sockets.get(user, {})
+        sockets.pop(socket, None)
+        if not sockets:
+            self._sockets.pop(user, None)
+        return Change(user, before, self._status(user))
+
+    async def set_idle(self, *, user: str, socket: str, idle: bool) -> Change:
+        """Marks one registered socket idle or active."""
+        before = self._status(user)
+        sockets = self._sockets.get(user, {})
+        if socket in sockets:
+            sockets[socket] = idle
+        return Change(user, before, self._status(user))
 
     async def online(self) -> list[str]:
-        """Lists the online users, sorted."""
+        """Lists the online users (away ones included), sorted."""
         return sorted(self._sockets)
 
+    async def statuses(self) -> tuple[list[str], list[str]]:
+        """Lists the online users and, among them, the away ones; both sorted."""
+        away = [user for user in sorted(self._sockets) if self._status(user) == AWAY]
+        return sorted(self._sockets), away
 
-# Each script runs atomically in Redis, so two processes never both see "first"
-# or both see "last" for one user. Times come from Redis' own clock.
-_NOW = """
+    async def status(self, user: str) -> str:
+        """Tells one user's status: online, away or offline."""
+        return self._status(user)
+
+    def local_users(self) -> set[str]:
+        """The users with a socket on this process."""
+        return set(self._sockets)
+
+
+# Each script runs atomically in Redis, so two processes never both see one change
+# of a user's status. Times come from Redis' own clock. Every script ends by
+# settling the users it touched: their status is recomputed from their live
+# sockets and idle marks, stored in the online and away sets, and returned with
+# the status those sets held before. ARGV[1] is always the key prefix.
+_PRELUDE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local prefix = ARGV[1]
+local online_key, away_key = prefix .. 'online', prefix .. 'away'
+local expiries = prefix .. 'expiries'
+
+local function settle(user)
+  local sockets, idle = prefix .. 'sockets:' .. user, prefix .. 'idle:' .. user
+  local before = 'offline'
+  if redis.call('SISMEMBER', online_key, user) == 1 then
+    before = redis.call('SISMEMBER', away_key, user) == 1 and 'away' or 'online'
+  end
+  redis.call('ZREMRANGEBYSCORE', sockets, '-inf', now)
+  -- An idle mark outlives its socket when the socket expired: drop it.
+  for _, socket in ipairs(redis.call('SMEMBERS', idle)) do
+    if not redis.call('ZSCORE', sockets, socket) then redis.call('SREM', idle, socket) end
+  end
+  local total = redis.call('ZCARD', sockets)
+  local after = 'online'
+  if total == 0 then
+    after = 'offline'
+    redis.call('SREM', online_key, user)
+    redis.call('SREM', away_key, user)
+  else
+    redis.call('SADD', online_key, user)
+    if redis.call('SCARD', idle) == total then
+      after = 'away'
+      redis.call('SADD', away_key, user)
+    else
+      redis.call('SREM', away_key, user)
+    end
+  end
+  return before, after
+end
 """
 
-# KEYS: user's sockets, expiries, online set. ARGV: socket, user, ttl.
+# ARGV: prefix, user, socket, ttl. Returns {before, after, the user's sockets}.
 _ADD = (
-    _NOW
+    _PRELUDE
     + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZADD', KEYS[1], now + ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[2], now + ARGV[3], ARGV[2] .. '\\n' .. ARGV[1])
-local first = redis.call('SADD', KEYS[3], ARGV[2])
-return {first, redis.call('ZCARD', KEYS[1])}
+local user, socket = ARGV[2], ARGV[3]
+redis.call('ZADD', prefix .. 'sockets:' .. user, now + ARGV[4], socket)
+redis.call('ZADD', expiries, now + ARGV[4], user .. '\\n' .. socket)
+redis.call('SREM', prefix .. 'idle:' .. user, socket)
+local before, after = settle(user)
+return {before, after, redis.call('ZCARD', prefix .. 'sockets:' .. user)}
 """
 )
 
-# KEYS: user's sockets, expiries, online set. ARGV: socket, user.
+# ARGV: prefix, user, socket. Returns {before, after}.
 _REMOVE = (
-    _NOW
+    _PRELUDE
     + """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[2] .. '\\n' .. ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) == 0 then
-  return redis.call('SREM', KEYS[3], ARGV[2])
-end
-return 0
+local user, socket = ARGV[2], ARGV[3]
+redis.call('ZREM', prefix .. 'sockets:' .. user, socket)
+redis.call('ZREM', expiries, user .. '\\n' .. socket)
+redis.call('SREM', prefix .. 'idle:' .. user, socket)
+local before, after = settle(user)
+return {before, after}
 """
 )
 
-# KEYS: expiries, online set. ARGV: key prefix, ttl, then user, socket pairs.
-# Returns the users that were not online: re-added after a sweep or a Redis restart.
-_REFRESH = (
-    _NOW
+# ARGV: prefix, user, socket, 1 (idle) or 0 (active). Returns {before, after}.
+_IDLE = (
+    _PRELUDE
     + """
-local back = {}
-for i = 3, #ARGV, 2 do
-  local user, socket = ARGV[i], ARGV[i + 1]
-  redis.call('ZADD', ARGV[1] .. user, now + ARGV[2], socket)
-  redis.call('ZADD', KEYS[1], now + ARGV[2], user .. '\\n' .. socket)
-  if redis.call('SADD', KEYS[2], user) == 1 then table.insert(back, user) end
-end
-return back
-"""
-)
-
-# KEYS: expiries, online set. ARGV: key prefix, batch size.
-# Removes expired sockets; returns the users left with none.
-_SWEEP = (
-    _NOW
-    + """
-local gone = {}
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
-for _, entry in ipairs(expired) do
-  redis.call('ZREM', KEYS[1], entry)
-  local cut = string.find(entry, '\\n', 1, true)
-  local user = string.sub(entry, 1, cut - 1)
-  local key = ARGV[1] .. user
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('ZCARD', key) == 0 and redis.call('SREM', KEYS[2], user) == 1 then
-    table.insert(gone, user)
+local user, socket = ARGV[2], ARGV[3]
+if redis.call('ZSCORE', prefix .. 'sockets:' .. user, socket) then
+  if ARGV[4] == '1' then
+    redis.call('SADD', prefix .. 'idle:' .. user, socket)
+  else
+    redis.call('SREM', prefix .. 'idle:' .. user, socket)
   end
 end
-return gone
+local before, after = settle(user)
+return {before, after}
+"""
+)
+
+# ARGV: prefix, ttl, then user, socket, idle (1 or 0) triples: this process's sockets.
+# Returns user, before, after triples of the users whose status changed: back after
+# a sweep or a Redis restart, or their idle marks restored.
+_REFRESH = (
+    _PRELUDE
+    + """
+local users, seen = {}, {}
+for i = 3, #ARGV, 3 do
+  local user, socket = ARGV[i], ARGV[i + 1]
+  redis.call('ZADD', prefix .. 'sockets:' .. user, now + ARGV[2], socket)
+  redis.call('ZADD', expiries, now + ARGV[2], user .. '\\n' .. socket)
+  if ARGV[i + 2] == '1' then
+    redis.call('SADD', prefix .. 'idle:' .. user, socket)
+  else
+    redis.call('SREM', prefix .. 'idle:' .. user, socket)
+  end
+  if not seen[user] then
+    seen[user] = true
+    table.insert(users, user)
+  end
+end
+local changed = {}
+for _, user in ipairs(users) do
+  local before, after = settle(user)
+  if before ~= after then
+    table.insert(changed, user)
+    table.insert(changed, before)
+    table.insert(changed, after)
+  end
+end
+return changed
+"""
+)
+
+# ARGV: prefix, batch size. Removes expired sockets; returns user, before, after,
+# expiry quadruples of the users whose status changed (offline, or away when their
+# last active socket expired), with the expiry of the socket that went.
+_SWEEP = (
+    _PRELUDE
+    + """
+local changed = {}
+local expired = redis.call(
+  'ZRANGEBYSCORE', expiries, '-inf', now, 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #expired, 2 do
+  local entry, expiry = expired[i], expired[i + 1]
+  redis.call('ZREM', expiries, entry)
+  local cut = string.find(entry, '\\n', 1, true)
+  local before, after = settle(string.sub(entry, 1, cut - 1))
+  if before ~= after then
+    table.insert(changed, string.sub(entry, 1, cut - 1))
+    table.insert(changed, before)
+    table.insert(changed, after)
+    table.insert(changed, expiry)
+  end
+end
+return changed
 """
 )
 
@@ -161,10 +311,10 @@ return gone
 class RedisPresence:
     """Presence shared by every process on one Redis, with expiring socket entries.
 
-    Each process refreshes the entries of its own sockets every heartbeat and sweeps
-    everyone's expired entries, so a killed process's users go offline within
-    about TTL + heartbeat seconds, and a Redis that restarted empty is refilled
-    within one heartbeat.
+    Each process refreshes the entries (and idle marks) of its own sockets every
+    heartbeat and sweeps everyone's expired entries, so a killed process's users go
+    offline within about TTL + heartbeat seconds, and a Redis that restarted empty
+    is refilled within one heartbeat.
     """
 
     PREFIX = "chat:presence:"
@@ -179,47 +329,80 @@ class RedisPresence:
             socket_connect_timeout=5,
             health_check_interval=30,
         )
-        self._sockets_prefix = self.PREFIX + "sockets:"
-        self._expiries = self.PREFIX + "expiries"
         self._online = self.PREFIX + "online"
+        self._away = self.PREFIX + "away"
         self._add = self.redis.register_script(_ADD)
         self._remove = self.redis.register_script(_REMOVE)
+        self._idle = self.redis.register_script(_IDLE)
         self._refresh = self.redis.register_script(_REFRESH)
         self._sweep = self.redis.register_script(_SWEEP)
         self._local: dict[str, str] = {}  # this process's sockets: socket -> user
+        self._idle_sockets: set[str] = set()  # those of them that are idle
         self._maintenance: asyncio.Task | None = None
-        self._unannounced: list[tuple[str, bool]] = []
+        self._unannounced: list[Change] = []
 
     async def add(self, *, user: str, socket: str) -> Joined:
-        """Registers an open socket of `user`."""
+        """Registers an open, active socket of `user`."""
         self._start_maintenance()
-        keys = [self._sockets_prefix + user, self._expiries, self._online]
-        first, count = await self._add(keys=keys, args=[socket, user, self.ttl])
+        before, after, count = await self._add(args=[self.PREFIX, user, socket, self.ttl])
         self._local[socket] = user
-        return Joined(first=bool(first), sockets=int(count))
+        return Joined(change=Change(user, before, after), sockets=int(count))
 
-    async def remove(self, *, user: str, socket: str) -> bool:
-        """Forgets a socket; True when it was the user's last one."""
+    async def remove(self, *, user: str, socket: str) -> Change:
+        """Forgets a socket."""
         self._local.pop(socket, None)
-        keys = [self._sockets_prefix + user, self._expiries, self._online]
-        return bool(await self._remove(keys=keys, args=[socket, user]))
+        self._idle_sockets.discard(socket)
+        before, after = await self._remove(args=[self.PREFIX, user, socket])
+        return Change(user, before, after)
+
+    async def set_idle(self, *, user: str, socket: str, idle: bool) -> Change:
+        """Marks one registered socket idle or active."""
+        if socket in self._local:
+            # Kept here too: the heartbeat restores it after a Redis restart.
+            (self._idle_sockets.add if idle else self._idle_sockets.discard)(socket)
+        before, after = await self._idle(args=[self.PREFIX, user, socket, int(idle)])
+        return Change(user, before, after)
 
     async def online(self) -> list[str]:
-        """Lists the online users, sorted."""
+        """Lists the online users (away ones included), sorted."""
         return sorted(await self.redis.smembers(self._online))
 
-    async def maintain(self) -> tuple[list[str], list[str]]:
-        """Refreshes this process's sockets and sweeps expired ones; returns (back, gone)."""
-        back: list[str] = []
+    async def statuses(self) -> tuple[list[str], list[str]]:
+        """Lists the online users and, among them, the away ones; both sorted."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            online, away = await pipe.smembers(self._online).smembers(self._away).execute()
+        return sorted(online), sorted(away)
+
+    async def status(self, user: str) -> str:
+        """Tells one user's status: online, away or offline."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            online, away = (
+                await pipe.sismember(self._online, user).sismember(self._away, user).execute()
+            )
+        if not online:
+            return OFFLINE
+        return AWAY if away else ONLINE
+
+    def local_users(self) -> set[str]:
+        """The users with a socket on this process."""
+        return set(self._local.values())
+
+    async def maintain(self) -> list[Change]:
+        """Refreshes this process's sockets and sweeps expired ones; returns the changes found."""
+        changes: list[Change] = []
         if self._local:
-            args = [self._sockets_prefix, self.ttl]
+            args: list = [self.PREFIX, self.ttl]
             for socket, user in list(self._local.items()):
-                args += [user, socket]
-            back = await self._refresh(keys=[self._expiries, self._online], args=args)
-        gone = await self._sweep(
-            keys=[self._expiries, self._online], args=[self._sockets_prefix, 1000]
-        )
-        return back, gone
+                args += [user, socket, int(socket in self._idle_sockets)]
+            found = await self._refresh(args=args)
+            changes += [Change(*found[i : i + 3]) for i in range(0, len(found), 3)]
+        found = await self._sweep(args=[self.PREFIX, 1000])
+        for i in range(0, len(found), 4):
+            user, before, after, expiry = found[i : i + 4]
+            # The socket was last refreshed one TTL before it expired.
+            seen = datetime.fromtimestamp(float(expiry) - self.ttl, UTC)
+            changes.append(Change(user, before, after, last_seen=seen))
+        return changes
 
     def _start_maintenance(self) -> None:
         if self._maintenance is None or self._maintenance.done():
@@ -237,20 +420,20 @@ class RedisPresence:
 
     async def _beat(self) -> None:
         """One heartbeat: refresh and sweep, then announce what changed."""
-        back, gone = await self.maintain()
+        changes = await self.maintain()
         if _listener is None:
             return
         # Announcements that failed last time go first: the sweep that found them
         # will not find them again.
-        changes = self._unannounced + [(u, True) for u in back] + [(u, False) for u in gone]
+        changes = self._unannounced + changes
         self._unannounced = []
         failed = None
-        for user, online in changes:
+        for change in changes:
             try:
-                await _listener(user, online)
+                await _listener(change.user, change.after, change.last_seen)
             except (RedisError, OSError) as exc:
                 # One lost announcement must not cost the others (or the heartbeat).
-                self._unannounced.append((user, online))
+                self._unannounced.append(change)
                 failed = exc
         if failed is not None:
             raise failed
@@ -264,10 +447,11 @@ class RedisPresence:
 
 _store: PresenceStore | None = None
 _listener: Listener | None = None
+_keeper: asyncio.Task | None = None
 
 
 def on_presence_change(listener: Listener) -> None:
-    """Sets who hears the transitions found by heartbeats and sweeps (Redis mode)."""
+    """Sets who hears the changes found by heartbeats and sweeps (Redis mode)."""
     global _listener
     _listener = listener
 
@@ -289,36 +473,95 @@ def get_presence() -> PresenceStore:
 
 def reset_presence() -> None:
     """Drops the store, so the next `get_presence()` starts empty (tests, reconfiguration)."""
-    global _store
-    if isinstance(_store, RedisPresence) and _store._maintenance is not None:
-        _store._maintenance.cancel()
+    global _store, _keeper
+    tasks = [_keeper]
+    if isinstance(_store, RedisPresence):
+        tasks.append(_store._maintenance)
+    for task in tasks:
+        if task is not None and not task.done():
+            # A task of an event loop already closed (a finished test) cannot be told.
+            with contextlib.suppress(RuntimeError):
+                task.cancel()
     _store = None
+    _keeper = None
+
+
+# --- Last seen -------------------------------------------------------------------
+
+
+def _keep_last_seen_fresh() -> None:
+    """Starts this process's periodic "last seen now" for its users, once."""
+    global _keeper
+    if _keeper is None or _keeper.done():
+        _keeper = asyncio.create_task(
+            repeat(
+                _touch_last_seen,
+                every=LAST_SEEN_EVERY_SECONDS,
+                name="last seen",
+                expected=(DatabaseError, OSError),
+            )
+        )
+
+
+async def _touch_last_seen() -> None:
+    """Records "last seen now" for every user with a socket on this process."""
+    users = get_presence().local_users()
+    if users:
+        await db_call(last_seen_touch)(usernames=sorted(users), at=timezone.now())
+
+
+async def _record_last_seen(user: str, at: datetime) -> datetime:
+    """Records when a user going offline was last seen; the time to announce."""
+    try:
+        return await db_call(last_seen_record)(username=user, at=at)
+    except DatabaseError as exc:
+        # The announcement matters more than the record: the next one catches up.
+        logger.warning("last seen not recorded: %s", exc.__class__.__name__)
+        return at
 
 
 # --- Announcements -------------------------------------------------------------
 
 
 async def presence_join(*, user: str, socket: str) -> Joined:
-    """Registers a socket and announces the user when it is their first."""
+    """Registers a socket; announces the user when that makes them online (or back from away)."""
+    _keep_last_seen_fresh()
     joined = await get_presence().add(user=user, socket=socket)
-    if joined.first:
-        await announce(user, True)
+    if joined.change.changed:
+        await announce(user, joined.change.after)
     return joined
 
 
 async def presence_leave(*, user: str, socket: str) -> None:
-    """Forgets a socket and announces the user offline when it was their last."""
-    if await get_presence().remove(user=user, socket=socket):
-        await announce(user, False)
+    """Forgets a socket; announces the user offline (or away) when that changes them."""
+    change = await get_presence().remove(user=user, socket=socket)
+    if change.changed:
+        await announce(user, change.after)
 
 
-async def announce(user: str, online: bool) -> None:
-    """Publishes a user's coming online or going offline to every socket.
+async def presence_idle(*, user: str, socket: str, idle: bool) -> None:
+    """Marks a socket idle or active; announces the user away or online when that changes them."""
+    change = await get_presence().set_idle(user=user, socket=socket, idle=idle)
+    if change.changed:
+        await announce(user, change.after)
 
-    Not to the user's own sockets (`hello` told them); as part of the "presence"
-    burst, which each process gathers for CHAT_PRESENCE_WINDOW_SECONDS.
+
+async def presence_profile(*, user: str, last_seen: datetime | None) -> tuple[str, datetime | None]:
+    """A user's status, and when they were last seen if offline (given: the stored time)."""
+    status = await get_presence().status(user)
+    return status, (last_seen if status == OFFLINE else None)
+
+
+async def announce(user: str, status: str, last_seen: datetime | None = None) -> None:
+    """Publishes a user's new status (online, away, offline) to every socket.
+
+    Going offline records when the user was last seen (now, unless a sweep found
+    an earlier time). Not to the user's own sockets (`hello` told them); as part of
+    the "presence" burst, which each process gathers for CHAT_PRESENCE_WINDOW_SECONDS.
     """
-    frame = presence_frame(user=user, online=online)
+    if status == OFFLINE:
+        last_seen = await _record_last_seen(user, last_seen or timezone.now())
+    frame = presence_frame(user=user, status=status, last_seen=last_seen)
     await publish([groups.EVERYONE], frame, except_user=user, burst=PRESENCE_BURST)
 
 
@@ -328,8 +571,8 @@ async def online_list_text() -> str | None:
     None (send the changes one by one after all) when the list cannot be read.
     """
     try:
-        online = await get_presence().online()
+        online, away = await get_presence().statuses()
     except (RedisError, OSError) as exc:
         logger.warning("presence list unavailable: %s", exc.__class__.__name__)
         return None
-    return encode(users_frame(online=online))
+    return encode(users_frame(online=online, away=away))

@@ -19,10 +19,16 @@ MAX_BODY_CHARS = 4000
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 100
 SYNC_PAGE_SIZE = 100
+SEARCH_DEFAULT_LIMIT = 20
+SEARCH_MAX_LIMIT = 50
+SEARCH_MAX_CHARS = 200
 # Ids and seqs are 64-bit database integers; larger numbers are refused as bad frames.
 MAX_CURSOR = 2**63 - 1
 
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+# A word of a search: letters and digits of any script (`\w` without the underscore).
+SEARCH_WORD = re.compile(r"[^\W_]+")
 
 # What no database of the site can store in a text column: NUL (PostgreSQL refuses
 # it) and lone surrogates (JSON's `"\ud800"` decodes to one; it has no UTF-8 form).
@@ -75,6 +81,21 @@ class History:
     with_: str | None
     before: int | None
     after: int | None
+    limit: int
+    # The seq to centre the page on (excludes `before` and `after`).
+    around: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """`search`: the visible messages holding every word, optionally in one conversation."""
+
+    q: str
+    # The words of `q`, lower-cased, letters and digits only; the last may be a prefix.
+    words: tuple[str, ...]
+    room: str | None
+    with_: str | None
+    before: int | None
     limit: int
 
 
@@ -138,7 +159,54 @@ class Typing:
     to: str | None
 
 
-ClientFrame = Send | History | Sync | Users | Ping | Edit | Delete | React | Read | Typing
+# How much of a conversation notifies me; `mentions` (DMs and mentions of me) by default.
+NOTIFY_LEVELS = ("all", "mentions", "none")
+DEFAULT_NOTIFY_LEVEL = "mentions"
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """`notify`: how much of a room (`room`) or a direct conversation (`with_`) notifies me."""
+
+    room: str | None
+    with_: str | None
+    level: str
+
+
+# A user's presence: online (some socket active), away (every socket idle), offline.
+ONLINE, AWAY, OFFLINE = "online", "away", "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    """`idle`: this socket's person is idle (no input for a while, or the tab hidden) or not."""
+
+    idle: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """`profile`: a user's presence and when they were last online."""
+
+    user: str
+
+
+ClientFrame = (
+    Send
+    | History
+    | Search
+    | Sync
+    | Users
+    | Ping
+    | Edit
+    | Delete
+    | React
+    | Read
+    | Typing
+    | Notify
+    | Idle
+    | Profile
+)
 
 MAX_EMOJI_CHARS = 16
 
@@ -239,8 +307,8 @@ def _parse_send(frame: dict) -> Send:
 
 def _parse_history(frame: dict) -> History:
     _exactly_one(frame, "room", "with")
-    if frame.get("before") is not None and frame.get("after") is not None:
-        raise _bad("give at most one of 'before' and 'after'")
+    if sum(frame.get(key) is not None for key in ("before", "after", "around")) > 1:
+        raise _bad("give at most one of 'before', 'after' and 'around'")
     limit = _optional_cursor(frame, "limit", low=1, high=HISTORY_MAX_LIMIT)
     return History(
         room=_optional_str(frame, "room"),
@@ -248,6 +316,34 @@ def _parse_history(frame: dict) -> History:
         before=_optional_cursor(frame, "before"),
         after=_optional_cursor(frame, "after"),
         limit=HISTORY_DEFAULT_LIMIT if limit is None else limit,
+        around=_optional_cursor(frame, "around"),
+    )
+
+
+def search_words(q: str) -> tuple[str, ...]:
+    """Splits a search into its words: runs of letters and digits, lower-cased."""
+    return tuple(word.lower() for word in SEARCH_WORD.findall(unicodedata.normalize("NFC", q)))
+
+
+def _parse_search(frame: dict) -> Search:
+    q = frame.get("q")
+    if not isinstance(q, str):
+        raise _bad("'q' must be a string: the words to search for")
+    if len(q) > SEARCH_MAX_CHARS:
+        raise _bad(f"'q' must be at most {SEARCH_MAX_CHARS} characters")
+    words = search_words(q)
+    if not words:
+        raise _bad("'q' must hold at least one word (letters or digits)")
+    if frame.get("room") is not None and frame.get("with") is not None:
+        raise _bad("give at most one of 'room' and 'with'")
+    limit = _optional_cursor(frame, "limit", low=1, high=SEARCH_MAX_LIMIT)
+    return Search(
+        q=q,
+        words=words,
+        room=_optional_str(frame, "room"),
+        with_=_optional_str(frame, "with"),
+        before=_optional_cursor(frame, "before"),
+        limit=SEARCH_DEFAULT_LIMIT if limit is None else limit,
     )
 
 
@@ -312,9 +408,33 @@ def _parse_typing(frame: dict) -> Typing:
     return Typing(room=_optional_str(frame, "room"), to=_optional_str(frame, "to"))
 
 
+def _parse_idle(frame: dict) -> Idle:
+    idle = frame.get("idle")
+    if not isinstance(idle, bool):
+        raise _bad("'idle' must be true (no input for a while, or hidden) or false (active)")
+    return Idle(idle=idle)
+
+
+def _parse_profile(frame: dict) -> Profile:
+    user = frame.get("user")
+    if not isinstance(user, str) or not user:
+        raise _bad("'user' must be a username")
+    return Profile(user=user)
+
+
+def _parse_notify(frame: dict) -> Notify:
+    _exactly_one(frame, "room", "with")
+    level = frame.get("level")
+    if level not in NOTIFY_LEVELS:
+        raise _bad(f"'level' must be one of {', '.join(NOTIFY_LEVELS)}")
+    room, with_ = _optional_str(frame, "room"), _optional_str(frame, "with")
+    return Notify(room=room, with_=with_, level=level)
+
+
 _PARSERS = {
     "send": _parse_send,
     "history": _parse_history,
+    "search": _parse_search,
     "sync": _parse_sync,
     "users": lambda frame: Users(),
     "ping": lambda frame: Ping(),
@@ -323,6 +443,9 @@ _PARSERS = {
     "react": _parse_react,
     "read": _parse_read,
     "typing": _parse_typing,
+    "notify": _parse_notify,
+    "idle": _parse_idle,
+    "profile": _parse_profile,
 }
 
 
@@ -430,8 +553,16 @@ def hello_frame(
     rev: int,
     unread: list[Unread],
     staff: bool,
+    levels: tuple[Notify, ...] | list[Notify] = (),
+    away: list[str] | tuple[str, ...] = (),
+    last_seen: dict[str, datetime | None] | None = None,
 ) -> dict[str, Any]:
-    """Builds the first frame of a socket: who I am, who is online, what I can read."""
+    """Builds the first frame of a socket: who I am, who is online, what I can read.
+
+    `levels`: my notification levels other than the default. `last_seen`: when
+    each direct partner was last online; only the offline ones go on the wire.
+    """
+    online_now = set(online)
     return {
         "type": "hello",
         "user": user,
@@ -442,6 +573,13 @@ def hello_frame(
         "rev": rev,
         "unread": [_unread_entry(entry) for entry in unread],
         "staff": staff,
+        "levels": [notify_entry(level) for level in levels],
+        "away": list(away),
+        "last_seen": {
+            name: format_time(moment) if moment else None
+            for name, moment in (last_seen or {}).items()
+            if name not in online_now
+        },
     }
 
 
@@ -455,6 +593,17 @@ def _unread_entry(entry: Unread) -> dict[str, Any]:
         "mentions": entry.mentions,
         **({} if entry.their_read_seq is None else {"their_read_seq": entry.their_read_seq}),
     }
+
+
+def notify_entry(level: Notify) -> dict[str, Any]:
+    """One notification level as `hello.levels` lists it: `room` or `with`, and `level`."""
+    where = {"room": level.room} if level.room is not None else {"with": level.with_}
+    return {**where, "level": level.level}
+
+
+def notify_frame(level: Notify) -> dict[str, Any]:
+    """Builds the frame telling all my sockets how much a conversation now notifies me."""
+    return {"type": "notify", **notify_entry(level)}
 
 
 def read_frame(*, user: str, room: str | None, with_: str | None, seq: int) -> dict[str, Any]:
@@ -478,14 +627,34 @@ def typing_frame(*, user: str, room: str | None) -> dict[str, Any]:
     return {"type": "typing", "user": user, "with": user}
 
 
-def presence_frame(*, user: str, online: bool) -> dict[str, Any]:
-    """Builds the frame announcing a user's first connection or last disconnection."""
-    return {"type": "presence", "user": user, "online": online}
+def presence_frame(*, user: str, status: str, last_seen: datetime | None = None) -> dict[str, Any]:
+    """Builds the frame announcing a user's change of status (online, away, offline).
+
+    `online` keeps its v1 meaning (online or away); an offline user's frame tells
+    when they were last seen.
+    """
+    frame: dict[str, Any] = {
+        "type": "presence",
+        "user": user,
+        "online": status != OFFLINE,
+        "status": status,
+    }
+    if status == OFFLINE:
+        frame["last_seen"] = format_time(last_seen) if last_seen else None
+    return frame
 
 
-def users_frame(*, online: list[str]) -> dict[str, Any]:
-    """Builds the answer to `users`."""
-    return {"type": "users", "online": online}
+def profile_frame(*, user: str, status: str, last_seen: datetime | None) -> dict[str, Any]:
+    """Builds the answer to `profile`: a user's status and, when offline, when last seen."""
+    frame: dict[str, Any] = {"type": "profile", "user": user, "status": status}
+    if status == OFFLINE:
+        frame["last_seen"] = format_time(last_seen) if last_seen else None
+    return frame
+
+
+def users_frame(*, online: list[str], away: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Builds the answer to `users`: who is online, and who among them is away."""
+    return {"type": "users", "online": online, "away": list(away)}
 
 
 def rooms_frame(*, rooms: list[str]) -> dict[str, Any]:
@@ -505,14 +674,40 @@ def ack_frame(message: StoredMessage) -> dict[str, Any]:
 
 
 def history_frame(
-    *, room: str | None, with_: str | None, messages: list[StoredMessage], has_more: bool
+    *,
+    room: str | None,
+    with_: str | None,
+    messages: list[StoredMessage],
+    has_more: bool,
+    around: int | None = None,
+    has_newer: bool = False,
 ) -> dict[str, Any]:
-    """Builds the answer to `history`, messages oldest first."""
+    """Builds the answer to `history`, messages oldest first.
+
+    A page `around` a seq also tells whether older (`has_more` too, for v1
+    clients) and newer messages lie beyond it.
+    """
     frame: dict[str, Any] = {"type": "history"}
     if room is not None:
         frame["room"] = room
     else:
         frame["with"] = with_
+    frame["messages"] = [message_frame(m) for m in messages]
+    frame["has_more"] = has_more
+    if around is not None:
+        frame.update(around=around, has_older=has_more, has_newer=has_newer)
+    return frame
+
+
+def search_frame(
+    *, search: Search, messages: list[StoredMessage], has_more: bool
+) -> dict[str, Any]:
+    """Builds the answer to `search`: the matches newest first, and whether more are older."""
+    frame: dict[str, Any] = {"type": "search", "q": search.q}
+    if search.room is not None:
+        frame["room"] = search.room
+    elif search.with_ is not None:
+        frame["with"] = search.with_
     frame["messages"] = [message_frame(m) for m in messages]
     frame["has_more"] = has_more
     return frame

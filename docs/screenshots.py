@@ -4,6 +4,9 @@ Starts a real server process (`python -m chatsite.server`, embedded mode) on a
 throwaway database, signs people up through the sign-up page in separate
 Chromium contexts, lets them chat, and photographs each situation into
 docs/screenshots/. Nothing is staged: every image is the page in that state.
+Two things are helped along: a tab switched away from is told so by overriding
+its visibility (headless Chromium never hides a page), and the fading highlight
+of a search result is held still for the moment of its photograph.
 """
 
 import re
@@ -67,12 +70,16 @@ def wait_until_connected(page: Page) -> None:
     expect(page.locator("body")).to_have_attribute("data-socket-state", "open", timeout=20_000)
 
 
-def say(page: Page, text: str) -> None:
-    """Types `text` into the composer, sends it, and waits until the server stored it."""
+def say(page: Page, text: str, shown: str | None = None) -> None:
+    """Types `text` into the composer, sends it, and waits until the server stored it.
+
+    `shown` is the text the page draws when formatting changes it (`*bold*` loses
+    its stars); by default the text as typed.
+    """
     page.fill("#composer", text)
     page.press("#composer", "Enter")
     expect(page.locator("#messages .message.pending")).to_have_count(0)
-    expect(page.locator("#messages .message[data-id] .body").last).to_have_text(text)
+    expect(page.locator("#messages .message[data-id] .body").last).to_have_text(shown or text)
 
 
 def open_direct(page: Page, username: str) -> None:
@@ -82,15 +89,38 @@ def open_direct(page: Page, username: str) -> None:
 
 
 def settle(page: Page) -> None:
-    """Lets pending renders and transitions finish, and puts the caret away."""
+    """Lets pending renders and transitions finish, and puts the caret and the pointer away."""
     page.evaluate("document.activeElement && document.activeElement.blur()")
+    # The pointer rests on the page title: where a click left it, a list entry would show hovered.
+    page.mouse.move(20, 20)
     page.wait_for_timeout(400)
 
 
-def shot(page: Page, name: str, *, full_page: bool = False) -> Path:
-    """Saves the page's viewport (or the whole page) as docs/screenshots/<name>.png."""
+def set_hidden(page: Page, hidden: bool) -> None:
+    """Makes the page's tab hidden (or shown again), as switching to another tab does.
+
+    Headless Chromium keeps every page visible, so the page's own visibility state
+    is overridden and its `visibilitychange` event dispatched.
+    """
+    page.evaluate(
+        """hidden => {
+            Object.defineProperty(document, 'visibilityState', {
+                configurable: true, get: () => (hidden ? 'hidden' : 'visible'),
+            });
+            Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""",
+        hidden,
+    )
+
+
+def shot(page: Page, name: str, *, full_page: bool = False, animations: str = "disabled") -> Path:
+    """Saves the page's viewport (or the whole page) as docs/screenshots/<name>.png.
+
+    Animations are stopped at their end unless `animations="allow"`.
+    """
     path = OUT / f"{name}.png"
-    page.screenshot(path=path, type="png", full_page=full_page, animations="disabled", caret="hide")
+    page.screenshot(path=path, type="png", full_page=full_page, animations=animations, caret="hide")
     size = path.stat().st_size
     print(f"  {path.relative_to(ROOT)}  {size // 1024} KB")
     if size > MAX_PNG_BYTES:
@@ -126,25 +156,60 @@ def people_online(site: Site, pages: dict[str, Page]) -> None:
 
 def room_conversation(site: Site, pages: dict[str, Page]) -> None:
     """3. A conversation in `general` among four people, seen by bob."""
+    # (person, text typed, text the page draws when formatting changes it)
     lines = [
-        ("alice", "Morning all! Is the release still on for Friday?"),
-        ("bob", "Yes. The suite passes on PostgreSQL with Redis too."),
-        ("carol", "Great, I'll write the changelog tonight."),
-        ("dave", "I can take the screenshots for the README.\nAnything special to show?"),
-        ("alice", "The reconnect banner, please: people ask about it."),
-        ("bob", "On it after lunch."),
+        ("alice", "Morning all! Is the release still on for Friday?", None),
+        ("bob", "Yes. The suite passes on PostgreSQL with Redis too.", None),
+        ("dave", "Привет, деплой в пятницу: я на связи весь день.", None),
+        ("carol", "Great, I'll write the changelog tonight.", None),
+        ("carol", "Draft so far: https://wiki.example.com/releases/2.4", None),
+        (
+            "carol",
+            "It mentions the new `make screenshots` target too.",
+            "It mentions the new make screenshots target too.",
+        ),
+        (
+            "alice",
+            "@bob could you look at the *reconnect banner* once more?",
+            "@bob could you look at the reconnect banner once more?",
+        ),
+        ("bob", "On it after lunch.", None),
     ]
-    for name, text in lines:
-        say(pages[name], text)
-        pages[name].wait_for_timeout(1000)  # a moment between people, as in a real chat
+    previous = None
+    for name, text, shown in lines:
+        if previous not in (None, name):
+            pages[name].wait_for_timeout(1000)  # a moment between people, as in a real chat
+        say(pages[name], text, shown)
+        previous = name
     bob = pages["bob"]
     expect(bob.locator("#messages .message[data-id]")).to_have_count(len(lines))
+    expect(bob.locator("#messages .message.continued")).to_have_count(2)  # carol's run
+    expect(bob.locator("#messages .body a[href]")).to_have_count(1)
+    expect(bob.locator("#messages .body code")).to_have_count(1)
+    expect(bob.locator("#messages .body .mention.mention-me")).to_have_count(1)
     settle(bob)
     shot(bob, "03-room")
 
 
+def mention_autocomplete(site: Site, pages: dict[str, Page]) -> None:
+    """4. alice types "@b" in general: the list of people offers bob."""
+    alice = pages["alice"]
+    alice.click("#composer")
+    alice.keyboard.type("@b")
+    options = alice.locator("#mention-list [role=option]")
+    expect(alice.locator("#mention-list")).to_be_visible()
+    expect(options.first).to_have_attribute("data-user", "bob")
+    # Not settled: blurring the composer closes the list that is to be shown.
+    alice.mouse.move(20, 20)
+    alice.wait_for_timeout(400)
+    shot(alice, "04-mention")
+    alice.fill("#composer", "")
+    alice.locator("#composer").blur()
+    expect(alice.locator("#mention-list")).to_be_hidden()
+
+
 def direct_conversation(site: Site, pages: dict[str, Page]) -> None:
-    """4. carol and bob talk privately while general and dave's message wait, counted."""
+    """5. carol and bob talk privately while general and dave's message wait, counted."""
     carol, bob = pages["carol"], pages["bob"]
     open_direct(carol, "bob")
     say(carol, "Bob, can you review my changelog draft before I post it?")
@@ -155,7 +220,7 @@ def direct_conversation(site: Site, pages: dict[str, Page]) -> None:
     say(carol, "It's in the wiki under Releases. Thanks!")
 
     # Meanwhile the others write elsewhere: carol's sidebar counts it.
-    say(pages["alice"], "Reminder: stand-up moves to 10:30 tomorrow.")
+    say(pages["alice"], "@bob reminder: stand-up moves to 10:30 tomorrow.")
     say(pages["alice"], "And there is cake.")
     open_direct(pages["dave"], "carol")
     say(pages["dave"], "Carol, do you have the logo in SVG?")
@@ -164,11 +229,39 @@ def direct_conversation(site: Site, pages: dict[str, Page]) -> None:
     expect(carol.locator("#direct li[data-user=dave] .badge")).to_have_text("1")
     expect(carol.locator("#messages .message[data-id]")).to_have_count(3)
     settle(carol)
-    shot(carol, "04-direct")
+    shot(carol, "05-direct")
+
+
+def search(site: Site, pages: dict[str, Page]) -> None:
+    """6. bob searches (Ctrl+K) for "депл" and jumps from the result to the message."""
+    bob = pages["bob"]
+    general = bob.locator("#rooms li[data-room=general]")
+    expect(general.locator(".mention-badge")).to_have_text("@1")  # alice's reminder
+    bob.keyboard.press("Control+k")
+    expect(bob.locator("#search")).to_be_focused()
+    bob.keyboard.type("депл")
+    result = bob.locator("#search-results button.search-result")
+    expect(result).to_have_count(1)
+    expect(result.locator("mark")).to_have_text("депл")
+    expect(bob.locator("#search-status")).to_have_text("1 message found")
+    bob.mouse.move(20, 20)
+    bob.wait_for_timeout(400)
+    shot(bob, "06-search")
+
+    result.click()
+    row = bob.locator("#messages .message.jumped")
+    expect(row.locator(".body")).to_have_text(re.compile("^Привет, деплой"))
+    expect(bob.locator("#conversation-title")).to_contain_text("general")
+    # The highlight fades within 3 s, and disabling animations for the shot would
+    # jump to its faded end: it is held where it is for the shot, then let go.
+    row.evaluate("r => r.getAnimations().forEach(a => a.pause())")
+    bob.mouse.move(20, 20)
+    shot(bob, "06-search-jump", animations="allow")
+    row.evaluate("r => r.getAnimations().forEach(a => a.play())")
 
 
 def someone_leaves(site: Site, pages: dict[str, Page]) -> None:
-    """5. dave closes his tab: he leaves carol's online list, stays under Direct, greyed."""
+    """7a. dave closes his tab: he leaves carol's online list, stays under Direct, greyed."""
     carol = pages["carol"]
     expect(carol.locator("#online li[data-user=dave]")).to_have_count(1)
     site.contexts["dave"].close()
@@ -177,11 +270,26 @@ def someone_leaves(site: Site, pages: dict[str, Page]) -> None:
     expect(carol.locator("#online-count")).to_have_text("3")
     expect(carol.locator("#direct li[data-user=dave]")).not_to_have_class(re.compile(r"\bonline\b"))
     settle(carol)
-    shot(carol, "05-offline")
+    shot(carol, "07-offline")
+
+
+def someone_away(site: Site, pages: dict[str, Page]) -> None:
+    """7b. alice switches to another tab: carol sees her away; dave was last seen just now."""
+    carol, alice = pages["carol"], pages["alice"]
+    set_hidden(alice, True)
+    expect(carol.locator("#online li[data-user=alice]")).to_have_class(re.compile(r"\baway\b"))
+    expect(carol.locator("#online li[data-user=alice] .presence-note")).to_have_text("away")
+    expect(carol.locator("#direct li[data-user=dave] .presence-note")).to_have_text(
+        "last seen just now"
+    )
+    settle(carol)
+    shot(carol, "07-away")
+    set_hidden(alice, False)
+    expect(carol.locator("#online li[data-user=alice]")).not_to_have_class(re.compile(r"\baway\b"))
 
 
 def too_long(site: Site, pages: dict[str, Page]) -> None:
-    """6a. A message over 4000 characters is refused by the page, in words."""
+    """8a. A message over 4000 characters is refused by the page, in words."""
     alice = pages["alice"]
     alice.click("#rooms li[data-room=general]")
     steps = ["collecting static files", "running migrations", "checking the database"]
@@ -197,12 +305,12 @@ def too_long(site: Site, pages: dict[str, Page]) -> None:
     expect(alice.locator("#composer-count")).to_be_visible()
     alice.locator("#composer").evaluate("c => { c.scrollTop = 0; }")
     settle(alice)
-    shot(alice, "06-too-long")
+    shot(alice, "08-too-long")
     alice.fill("#composer", "")
 
 
 def reconnecting(site: Site, pages: dict[str, Page]) -> None:
-    """7. The server stops: the page says it is reconnecting and keeps what is typed.
+    """9. The server stops: the page says it is reconnecting and keeps what is typed.
 
     The server comes back with a tight rate limit for the next situation; the
     pages reconnect on their own and send what waited.
@@ -219,7 +327,7 @@ def reconnecting(site: Site, pages: dict[str, Page]) -> None:
     expect(alice.locator("#messages .message.pending")).to_have_count(1)
     expect(banner).to_contain_text("Reconnecting")
     settle(alice)
-    shot(alice, "07-reconnecting")
+    shot(alice, "09-reconnecting")
 
     site.server.env["CHAT_RATE_LIMIT"] = TIGHT_RATE_LIMIT
     site.server.start()
@@ -236,25 +344,25 @@ def reconnecting(site: Site, pages: dict[str, Page]) -> None:
     )
     expect(banner).to_be_hidden()
     settle(alice)
-    shot(alice, "07-reconnected")
+    shot(alice, "09-reconnected")
 
 
 def rate_limited(site: Site, pages: dict[str, Page]) -> None:
-    """6b. Over the server's rate limit: the message is not sent, with retry and dismiss."""
+    """8b. Over the server's rate limit: the message is not sent, with retry and dismiss."""
     carol = pages["carol"]
     carol.click("#rooms li[data-room=general]")
-    for text in ("Changelog is up!", "Link in the wiki.", "Please read it before Friday."):
+    for text in ("Changelog is up!", "Link in the wiki.", "Screenshots too."):
         say(carol, text)
     carol.fill("#composer", "And one more thing…")
     carol.press("#composer", "Enter")
     failed = carol.locator("#messages .message.failed")
     expect(failed.locator(".reason")).to_contain_text("sending too fast")
     settle(carol)
-    shot(carol, "06-rate-limited")
+    shot(carol, "08-rate-limited")
 
 
 def phone(site: Site) -> None:
-    """8. Phone width: the conversation fills the screen; the sidebar hides behind a toggle."""
+    """10. Phone width: the conversation fills the screen; the sidebar hides behind a toggle."""
     page = site.context("erin", viewport=PHONE).new_page()
     page.goto(site.server.url + "/accounts/signup/")
     page.fill("#id_username", "erin")
@@ -266,15 +374,15 @@ def phone(site: Site) -> None:
     expect(page.locator("#messages .message[data-id]").first).to_be_visible()
     page.locator("#message-scroller").evaluate("s => { s.scrollTop = s.scrollHeight; }")
     settle(page)
-    shot(page, "08-phone")
+    shot(page, "10-phone")
     page.click("#sidebar-toggle")
     expect(page.locator("#sidebar")).to_be_visible()
     settle(page)
-    shot(page, "08-phone-sidebar")
+    shot(page, "10-phone-sidebar")
 
 
 def admin(site: Site) -> None:
-    """9. The admin's message list searched for a word, with its filters, as staff see it."""
+    """11. The admin's message list searched for a word, with its filters, as staff see it."""
     create_staff(site.server)
     page = site.context(ADMIN_NAME).new_page()
     page.goto(site.server.url + "/admin/login/?next=/admin/")
@@ -289,7 +397,7 @@ def admin(site: Site) -> None:
     page.press("#searchbar", "Enter")
     expect(page.locator("#result_list tbody tr")).not_to_have_count(0)
     settle(page)
-    shot(page, "09-admin")
+    shot(page, "11-admin")
 
 
 def create_staff(server: ServerProcess) -> None:
@@ -337,8 +445,11 @@ def main() -> None:
                 pages[name] = site.sign_up(name)
             run(people_online, site, pages)
             run(room_conversation, site, pages)
+            run(mention_autocomplete, site, pages)
             run(direct_conversation, site, pages)
+            run(search, site, pages)
             run(someone_leaves, site, pages)
+            run(someone_away, site, pages)
             run(too_long, site, pages)
             run(reconnecting, site, pages)
             run(rate_limited, site, pages)

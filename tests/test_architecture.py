@@ -93,7 +93,24 @@ def test_a_forbidden_import_is_noticed(tmp_path):
 
 
 STATIC = CHAT.parent / "static" / "chat"
-STATE_MODULES = ("store", "conversation", "catchup", "handlers", "reading", "typing", "protocol")
+STATE_MODULES = (
+    "store",
+    "conversation",
+    "catchup",
+    "handlers",
+    "reading",
+    "typing",
+    "protocol",
+    # Pure logic of the page's features: words, times, decisions; no DOM of the page.
+    "announce",
+    "format",
+    "keyboard",
+    "mentions",
+    "notices",
+    "presence",
+    "search",
+    "timeline",
+)
 VIEW_AND_SOCKET = (
     "view.js",
     "sidebar.js",
@@ -102,6 +119,8 @@ VIEW_AND_SOCKET = (
     "dom.js",
     "socket.js",
     "app.js",
+    "mention-picker.js",
+    "search-panel.js",
 )
 
 

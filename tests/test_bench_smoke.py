@@ -59,6 +59,9 @@ def _figures(scenario: str, entry: dict) -> list:
         return values
     if scenario == "presence":
         return [entry["settled_after_s"], entry["observer_frames_per_s"], entry["opened"]]
+    if scenario == "search":
+        assert entry["requests"] > 0 and entry["found_per_search"] > 0, entry
+        return [entry["messages"], entry["p50_ms"], entry["p99_ms"], entry["empty_answers"]]
     return [
         entry["messages"],
         *(entry[kind][figure] for kind in ("history", "sync") for figure in ("p50_ms", "p99_ms")),

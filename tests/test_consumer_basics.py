@@ -20,6 +20,9 @@ async def test_hello_is_the_first_frame(make_user, connect):
         "rev": 0,
         "unread": [{"room": "general", "read_seq": 0, "last_seq": 0, "unread": 0, "mentions": 0}],
         "staff": False,
+        "levels": [],
+        "away": [],
+        "last_seen": {},
     }
 
 

@@ -11,6 +11,12 @@ from tests.conftest import login_client, open_socket
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
+def _timeless(frame: dict) -> dict:
+    """The frame without its `last_seen` time (an offline presence frame has one)."""
+    assert frame.get("status") != "offline" or isinstance(frame.get("last_seen"), str), frame
+    return {key: value for key, value in frame.items() if key != "last_seen"}
+
+
 @pytest.fixture
 async def people(make_user):
     """Two users: alice and bob."""
@@ -20,7 +26,12 @@ async def people(make_user):
 async def test_first_tab_announces_online_to_others(people, connect):
     alice = await connect(people[0])
     await connect(people[1])
-    assert await alice.receive() == {"type": "presence", "user": "bob", "online": True}
+    assert await alice.receive() == {
+        "type": "presence",
+        "user": "bob",
+        "online": True,
+        "status": "online",
+    }
 
 
 async def test_hello_lists_everyone_online(people, connect):
@@ -38,7 +49,7 @@ async def _frames_before_carol_arrives(socket, connect, make_user) -> list[dict]
     """
     await connect(await sync_to_async(make_user)("carol"))
     earlier, arrival = await socket.receive_until("presence", lambda f: f["user"] == "carol")
-    assert arrival == {"type": "presence", "user": "carol", "online": True}
+    assert arrival == {"type": "presence", "user": "carol", "online": True, "status": "online"}
     return earlier
 
 
@@ -65,15 +76,20 @@ async def test_closing_the_last_tab_announces_offline(people, connect):
     assert (await alice.receive())["online"] is True
     await bob_tab1.close()
     await bob_tab2.close()
-    assert await alice.receive() == {"type": "presence", "user": "bob", "online": False}
-    assert await alice.ask({"type": "users"}) == {"type": "users", "online": ["alice"]}
+    assert _timeless(await alice.receive()) == {
+        "type": "presence",
+        "user": "bob",
+        "online": False,
+        "status": "offline",
+    }
+    assert await alice.ask({"type": "users"}) == {"type": "users", "online": ["alice"], "away": []}
 
 
 async def test_users_answers_the_online_list(people, connect):
     alice = await connect(people[0])
     await connect(people[1])
     answer = await alice.ask({"type": "users"})
-    assert answer == {"type": "users", "online": ["alice", "bob"]}
+    assert answer == {"type": "users", "online": ["alice", "bob"], "away": []}
 
 
 async def test_socket_over_the_cap_is_closed_with_4029(people, connect, settings):
@@ -170,16 +186,31 @@ async def test_a_burst_of_arrivals_reaches_observers_as_one_online_list(
     # Nothing more comes of the burst: the next frame is a later, lone arrival's own.
     settings.CHAT_PRESENCE_WINDOW_SECONDS = 0.1
     await connect(await sync_to_async(make_user)("late"))
-    assert await observer.receive() == {"type": "presence", "user": "late", "online": True}
+    assert await observer.receive() == {
+        "type": "presence",
+        "user": "late",
+        "online": True,
+        "status": "online",
+    }
 
 
 async def test_a_few_changes_still_arrive_as_presence_frames(connect, people, settings):
     settings.CHAT_PRESENCE_WINDOW_SECONDS = 0.3
     alice = await connect(people[0])
     bob = await connect(people[1])
-    assert await alice.receive() == {"type": "presence", "user": "bob", "online": True}
+    assert await alice.receive() == {
+        "type": "presence",
+        "user": "bob",
+        "online": True,
+        "status": "online",
+    }
     await bob.close()
-    assert await alice.receive() == {"type": "presence", "user": "bob", "online": False}
+    assert _timeless(await alice.receive()) == {
+        "type": "presence",
+        "user": "bob",
+        "online": False,
+        "status": "offline",
+    }
 
 
 async def test_a_socket_that_fails_leaves_no_ghost_online(people, connect, monkeypatch):
@@ -199,5 +230,10 @@ async def test_a_socket_that_fails_leaves_no_ghost_online(people, connect, monke
         while True:
             await bob.receive()
     # The consumer died without a websocket.disconnect event; its user still went offline.
-    assert await alice.receive() == {"type": "presence", "user": "bob", "online": False}
-    assert await alice.ask({"type": "users"}) == {"type": "users", "online": ["alice"]}
+    assert _timeless(await alice.receive()) == {
+        "type": "presence",
+        "user": "bob",
+        "online": False,
+        "status": "offline",
+    }
+    assert await alice.ask({"type": "users"}) == {"type": "users", "online": ["alice"], "away": []}

@@ -54,14 +54,14 @@ async def test_only_the_last_socket_leaving_makes_a_user_offline(store):
     await store.add(user="alice", socket="s1")
     await store.add(user="alice", socket="s2")
     await store.add(user="bob", socket="s3")
-    assert await store.remove(user="alice", socket="s1") is False
-    assert await store.remove(user="alice", socket="s2") is True
+    assert (await store.remove(user="alice", socket="s1")).changed is False
+    assert (await store.remove(user="alice", socket="s2")).after == "offline"
     assert await store.online() == ["bob"]
 
 
 async def test_removing_an_unknown_socket_changes_nothing(store):
     await store.add(user="alice", socket="s1")
-    assert await store.remove(user="alice", socket="nope") is False
+    assert (await store.remove(user="alice", socket="nope")).changed is False
     assert await store.online() == ["alice"]
 
 
@@ -69,9 +69,9 @@ async def test_sockets_on_two_processes_count_as_one_user(two_processes):
     first, second = two_processes
     assert (await first.add(user="alice", socket="a")).first is True
     assert (await second.add(user="alice", socket="b")).first is False
-    assert await first.remove(user="alice", socket="a") is False
+    assert (await first.remove(user="alice", socket="a")).changed is False
     assert await second.online() == ["alice"]
-    assert await second.remove(user="alice", socket="b") is True
+    assert (await second.remove(user="alice", socket="b")).after == "offline"
 
 
 async def test_a_dead_process_users_are_swept_after_the_ttl(two_processes):
@@ -85,7 +85,7 @@ async def test_a_dead_process_users_are_swept_after_the_ttl(two_processes):
     gone = []
     for _ in range(10):
         await asyncio.sleep(0.2)
-        gone += (await alive.maintain())[1]
+        gone += [c.user for c in await alive.maintain() if c.after == "offline"]
     assert gone == ["alice"]
     assert await alive.online() == ["bob"]
 
@@ -96,7 +96,7 @@ async def test_heartbeat_keeps_live_sockets_past_the_ttl(two_processes):
     for _ in range(10):
         await asyncio.sleep(0.2)
         await first.maintain()
-        assert (await second.maintain())[1] == []
+        assert await second.maintain() == []
     assert await second.online() == ["alice"]
 
 
@@ -106,8 +106,8 @@ async def test_presence_is_rebuilt_after_redis_loses_everything(two_processes, r
     await first.add(user="bob", socket="b")
     redis.Redis.from_url(redis_url).flushall()  # what a restart without persistence leaves
     assert await first.online() == []
-    back, gone = await first.maintain()
-    assert sorted(back) == ["alice", "bob"] and gone == []
+    back = await first.maintain()
+    assert sorted((c.user, c.after) for c in back) == [("alice", "online"), ("bob", "online")]
     assert await first.online() == ["alice", "bob"]
 
 
@@ -116,8 +116,8 @@ async def test_maintenance_announces_transitions(redis_url, monkeypatch):
 
     heard = []
 
-    async def listener(user, online):
-        heard.append((user, online))
+    async def listener(user, status, last_seen):
+        heard.append((user, status))
 
     monkeypatch.setattr(presence, "_listener", listener)
     alive = RedisPresence(redis_url, ttl=0.6, heartbeat=0.1)
@@ -128,7 +128,7 @@ async def test_maintenance_announces_transitions(redis_url, monkeypatch):
     await asyncio.sleep(1.5)
     await alive.close()
     await dead.close()
-    assert ("alice", False) in heard and ("bob", False) not in heard
+    assert ("alice", "offline") in heard and ("bob", "offline") not in heard
 
 
 async def test_heartbeat_survives_a_failed_announcement_and_retries_it(redis_url, monkeypatch):
@@ -142,11 +142,11 @@ async def test_heartbeat_survives_a_failed_announcement_and_retries_it(redis_url
     heard, failures = [], []
     announced = asyncio.Event()
 
-    async def listener(user, online):
+    async def listener(user, status, last_seen):
         if not failures:
             failures.append(user)
             await unreachable.ping()
-        heard.append((user, online))
+        heard.append((user, status))
         announced.set()
 
     monkeypatch.setattr(presence, "_listener", listener)
@@ -158,7 +158,7 @@ async def test_heartbeat_survives_a_failed_announcement_and_retries_it(redis_url
         dead._maintenance.cancel()  # alice's process dies; bob's sweeps her out
         await asyncio.wait_for(announced.wait(), timeout=30)
         # The failed announcement was made again on a later beat ...
-        assert failures == ["alice"] and heard[0] == ("alice", False)
+        assert failures == ["alice"] and heard[0] == ("alice", "offline")
         # ... and the heartbeat went on: bob's open socket outlives many TTLs.
         await asyncio.sleep(2.0)
         assert await alive.online() == ["bob"]

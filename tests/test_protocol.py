@@ -14,6 +14,7 @@ from chat.protocol import (
     History,
     Ping,
     ProtocolError,
+    Search,
     Send,
     StoredMessage,
     Sync,
@@ -25,6 +26,7 @@ from chat.protocol import (
     history_frame,
     message_frame,
     parse_client_frame,
+    search_frame,
     sync_frame,
 )
 
@@ -345,6 +347,121 @@ def test_history_cursor_that_is_negative_or_above_64_bits_is_refused(cursor, val
 def test_history_cursor_may_be_the_largest_64_bit_integer():
     page = parse({"type": "history", "with": "alice", "before": MAX_CURSOR})
     assert page.before == MAX_CURSOR
+
+
+# --- history around -------------------------------------------------------------
+
+
+def test_history_around_is_parsed_with_its_limit():
+    page = parse({"type": "history", "room": "general", "around": 57, "limit": 20})
+    assert page == History(room="general", with_=None, before=None, after=None, limit=20, around=57)
+    assert parse({"type": "history", "with": "alice"}).around is None
+
+
+@pytest.mark.parametrize("other", ["before", "after"])
+def test_history_around_with_before_or_after_is_refused(other):
+    error = refusal({"type": "history", "room": "general", "around": 5, other: 3})
+    assert error["code"] == "bad_frame" and "around" in error["detail"]
+
+
+@pytest.mark.parametrize("around", [-1, MAX_CURSOR + 1, "5", True, 1.5], ids=repr)
+def test_history_around_that_is_not_a_seq_is_refused(around):
+    assert refusal({"type": "history", "room": "general", "around": around})["code"] == "bad_frame"
+
+
+def test_history_frame_around_a_seq_tells_older_and_newer():
+    message = stored()
+    frame = history_frame(
+        room="general",
+        with_=None,
+        messages=[message],
+        has_more=True,
+        around=57,
+        has_newer=False,
+    )
+    assert frame == {
+        "type": "history",
+        "room": "general",
+        "messages": [message_frame(message)],
+        "has_more": True,
+        "around": 57,
+        "has_older": True,
+        "has_newer": False,
+    }
+
+
+# --- search ---------------------------------------------------------------------
+
+
+def test_search_is_parsed_into_lower_case_words_with_defaults():
+    frame = parse({"type": "search", "q": "  Deploy, FRIDAY!  "})
+    assert frame == Search(
+        q="  Deploy, FRIDAY!  ",
+        words=("deploy", "friday"),
+        room=None,
+        with_=None,
+        before=None,
+        limit=20,
+    )
+
+
+def test_search_words_are_letters_and_digits_of_any_script():
+    frame = parse({"type": "search", "q": "Привет_мир v2.0 'x' & y:* ¿qué?", "with": "alice"})
+    assert frame.words == ("привет", "мир", "v2", "0", "x", "y", "qué")
+    assert frame.with_ == "alice"
+
+
+def test_search_takes_a_room_before_and_limit():
+    frame = parse({"type": "search", "q": "a", "room": "general", "before": 900, "limit": 50})
+    assert (frame.room, frame.before, frame.limit) == ("general", 900, 50)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "search"},
+        {"type": "search", "q": 5},
+        {"type": "search", "q": ""},
+        {"type": "search", "q": " \t "},
+        {"type": "search", "q": "?! — ..."},
+        {"type": "search", "q": "\u200b"},
+        {"type": "search", "q": "a" * 201},
+        {"type": "search", "q": "a", "room": "general", "with": "alice"},
+        {"type": "search", "q": "a", "room": 5},
+        {"type": "search", "q": "a", "limit": 0},
+        {"type": "search", "q": "a", "limit": 51},
+        {"type": "search", "q": "a", "limit": "5"},
+        {"type": "search", "q": "a", "before": -1},
+        {"type": "search", "q": "a", "before": True},
+    ],
+    ids=repr,
+)
+def test_a_bad_search_is_refused(frame):
+    assert refusal(frame)["code"] == "bad_frame"
+
+
+def test_a_search_of_200_characters_is_accepted():
+    assert parse({"type": "search", "q": "a" * 200}).words == ("a" * 200,)
+
+
+def test_search_frame_echoes_the_search_and_its_conversation():
+    message = stored()
+    search = parse({"type": "search", "q": "Hi there", "room": "general"})
+    assert search_frame(search=search, messages=[message], has_more=False) == {
+        "type": "search",
+        "q": "Hi there",
+        "room": "general",
+        "messages": [message_frame(message)],
+        "has_more": False,
+    }
+    direct = parse({"type": "search", "q": "hi", "with": "alice"})
+    assert search_frame(search=direct, messages=[], has_more=True) == {
+        "type": "search",
+        "q": "hi",
+        "with": "alice",
+        "messages": [],
+        "has_more": True,
+    }
 
 
 # --- sync ---------------------------------------------------------------------

@@ -143,7 +143,8 @@ async def _until_presence(client: ChatClient, user: str, online: bool, timeout: 
     start = time.monotonic()
     while True:
         frame = await client.receive(max(timeout - (time.monotonic() - start), 0.01))
-        if frame == {"type": "presence", "user": user, "online": online} or (
+        heard = (frame["type"], frame.get("user"), frame.get("online"))
+        if heard == ("presence", user, online) or (
             frame["type"] == "users" and (user in frame["online"]) == online
         ):
             return time.monotonic() - start

@@ -79,7 +79,7 @@ async def _went_offline(client: ChatClient, user: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         frame = await client.receive(max(deadline - time.monotonic(), 0.01))
-        if frame == {"type": "presence", "user": user, "online": False} or (
+        if (frame["type"], frame.get("user"), frame.get("online")) == ("presence", user, False) or (
             frame["type"] == "users" and user not in frame["online"]
         ):
             return
@@ -136,7 +136,7 @@ async def _next_presence_online(client: ChatClient, user: str) -> None:
     """Waits until `client` hears that `user` is online."""
     while True:
         frame = await client.receive(10)
-        if frame == {"type": "presence", "user": user, "online": True} or (
+        if (frame["type"], frame.get("user"), frame.get("online")) == ("presence", user, True) or (
             frame["type"] == "users" and user in frame["online"]
         ):
             return

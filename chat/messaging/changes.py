@@ -20,6 +20,7 @@ from chat.errors import OUTAGES, AccountEnded, ChatError, ErrorCode
 from chat.messaging import reads
 from chat.messaging.events import message_events
 from chat.messaging.mentions import mentioned_users
+from chat.messaging.search import search_index_update
 from chat.messaging.store import order_lock, take_revs
 from chat.models import Message
 from chat.protocol import StoredMessage
@@ -56,6 +57,7 @@ def message_edit(*, user_id: int, message_id: int, body: str, as_staff: bool = F
         message.edited_at = timezone.now()
         message.mentioned = list(mentioned)
         message.mentions.set(mentioned.values())
+        search_index_update(messages=[(message.pk, body)])  # the new words, not the old
         return True
 
     return _change(user_id=user_id, message_id=message_id, apply=edit, as_staff=as_staff)
@@ -74,6 +76,7 @@ def message_delete(*, user_id: int, message_id: int, as_staff: bool = False) -> 
         message.reactions = []
         message.mentioned = []
         message.mentions.clear()
+        search_index_update(messages=[(message.pk, "")])  # the text leaves the index too
         return True
 
     return _change(user_id=user_id, message_id=message_id, apply=delete, as_staff=as_staff)

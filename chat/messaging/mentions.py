@@ -6,9 +6,15 @@ from django.contrib.auth import get_user_model
 
 # `@` then a username (Django allows letters, digits and @ . + - _), not preceded by
 # a word character or another username character: `bob@example.com` mentions nobody.
+# The name stops at a character no username holds: `@bob's` and `@bob:` mention bob.
 _MENTION = re.compile(r"(?<![\w@.+-])@([\w.@+-]+)")
-# Code is quoted text: a fenced block, or an inline span.
-_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
+# Code is quoted text, as in CommonMark: a block fenced by ``` at the start of a line
+# (a fence left open runs to the end), or an inline span between two runs of the same
+# number of backticks.
+_CODE = re.compile(
+    r"^ {0,3}```.*?(?:^ {0,3}```|\Z)|(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)",
+    re.DOTALL | re.MULTILINE,
+)
 
 
 def mention_candidates(body: str) -> list[str]:

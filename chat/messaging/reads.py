@@ -4,11 +4,16 @@ A user sees every room message and the direct messages they sent or received;
 nothing here ever returns another pair's direct messages.
 """
 
+from datetime import datetime
+from typing import NamedTuple
+
 from django.db.models import Count, Q, QuerySet
 
 from chat.errors import ChatError, ErrorCode
+from chat.last_seen import last_seen_many
+from chat.messaging.notify_levels import notify_levels_for_user
 from chat.models import DirectConversation, Message, ReadPosition, Room
-from chat.protocol import SYNC_PAGE_SIZE, StoredMessage, Unread
+from chat.protocol import SYNC_PAGE_SIZE, Notify, StoredMessage, Unread
 from chat.selectors import room_get, user_get
 
 _FIELDS = (
@@ -114,6 +119,36 @@ def _visible_to(user_id: int) -> QuerySet:
     )
 
 
+def messages_visible_to(*, user_id: int) -> QuerySet:
+    """Returns every message the user may see: rooms, and their own direct messages."""
+    return _visible_to(user_id)
+
+
+def stored_messages(rows: QuerySet) -> list[StoredMessage]:
+    """Reads a queryset of messages, in its order, as StoredMessages."""
+    return _stored(rows)
+
+
+def message_page_around(
+    *, room_id: int | None = None, direct_id: int | None = None, around: int, limit: int
+) -> tuple[list[StoredMessage], bool, bool]:
+    """Returns the page of a conversation centred on seq `around`, oldest first.
+
+    About half the page is `around` and the messages before it, half those after;
+    near either end of the conversation the other side fills the page. Also says
+    whether older and newer messages lie beyond the page.
+    """
+    messages = Message.objects.filter(room_id=room_id, direct_id=direct_id)
+    older = _stored(messages.filter(seq__lte=around).order_by("-seq")[: limit + 1])
+    newer = _stored(messages.filter(seq__gt=around).order_by("seq")[: limit + 1])
+    want_older = limit - limit // 2  # the larger half holds `around` itself
+    take_newer = min(len(newer), max(limit // 2, limit - len(older)))
+    take_older = min(len(older), max(want_older, limit - take_newer))
+    page = older[:take_older]
+    page.reverse()
+    return page + newer[:take_newer], len(older) > take_older, len(newer) > take_newer
+
+
 def message_sync_page(
     *, user_id: int, after: int, limit: int = SYNC_PAGE_SIZE
 ) -> tuple[list[StoredMessage], bool]:
@@ -140,19 +175,47 @@ def history_for_user(
 
     Raises ChatError for an unknown room or user.
     """
+    room_id, direct_id = conversation_of(user_id=user_id, room=room, with_=with_)
+    if room_id is None and direct_id is None:
+        return [], False
+    return message_page(
+        room_id=room_id, direct_id=direct_id, before=before, after=after, limit=limit
+    )
+
+
+def history_around_for_user(
+    *, user_id: int, room: str | None, with_: str | None, around: int, limit: int
+) -> tuple[list[StoredMessage], bool, bool]:
+    """Returns the page of a room or direct conversation centred on seq `around`.
+
+    Also says whether older and newer messages lie beyond it. Raises ChatError
+    for an unknown room or user.
+    """
+    room_id, direct_id = conversation_of(user_id=user_id, room=room, with_=with_)
+    if room_id is None and direct_id is None:
+        return [], False, False
+    return message_page_around(room_id=room_id, direct_id=direct_id, around=around, limit=limit)
+
+
+def conversation_of(
+    *, user_id: int, room: str | None, with_: str | None
+) -> tuple[int | None, int | None]:
+    """Returns (room id, direct conversation id) of a room, or of the user's one with `with_`.
+
+    Both are None for two users who never wrote to each other. Raises ChatError
+    for an unknown room or user.
+    """
     if room is not None:
         found = room_get(name=room)
         if found is None:
             raise ChatError(ErrorCode.UNKNOWN_ROOM, f"no room named {room!r}")
-        return message_page(room_id=found.pk, before=before, after=after, limit=limit)
+        return found.pk, None
     # A deactivated user's past conversation stays readable.
     other = user_get(username=with_, active_only=False)
     if other is None:
         raise ChatError(ErrorCode.UNKNOWN_USER, f"no user named {with_!r}")
     direct = direct_conversation_get(user_a_id=user_id, user_b_id=other.pk)
-    if direct is None:
-        return [], False
-    return message_page(direct_id=direct.pk, before=before, after=after, limit=limit)
+    return None, (direct.pk if direct is not None else None)
 
 
 def message_changes_page(
@@ -206,13 +269,28 @@ def stored(message: Message) -> StoredMessage:
     )
 
 
-def greeting(*, user_id: int) -> tuple[list[str], int, int, list[Unread]]:
-    """What `hello` reads from the database: direct partners, newest id and rev, unread."""
-    return (
-        direct_partners(user_id=user_id),
-        message_last_id(user_id=user_id),
-        message_last_rev(user_id=user_id),
-        unread_for_user(user_id=user_id),
+class Greeting(NamedTuple):
+    """What `hello` reads from the database, in one trip to it."""
+
+    direct: list[str]
+    last_id: int
+    rev: int
+    unread: list[Unread]
+    levels: list[Notify]
+    # When each direct partner was last online (None: never recorded).
+    last_seen: dict[str, datetime | None]
+
+
+def greeting(*, user_id: int) -> Greeting:
+    """Direct partners, newest id and rev, unread, notification levels and last seen."""
+    direct = direct_partners(user_id=user_id)
+    return Greeting(
+        direct=direct,
+        last_id=message_last_id(user_id=user_id),
+        rev=message_last_rev(user_id=user_id),
+        unread=unread_for_user(user_id=user_id),
+        levels=notify_levels_for_user(user_id=user_id),
+        last_seen=last_seen_many(usernames=direct),
     )
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from chat.errors import OUTAGES, AccountEnded, ChatError, ErrorCode
 from chat.messaging import reads
 from chat.messaging.mentions import mentioned_users
+from chat.messaging.search import search_index_update
 from chat.models import Counter, DirectConversation, Message, Room
 from chat.protocol import Send, StoredMessage, is_storable
 
@@ -265,6 +266,7 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
     # Rows are inserted in batch order, so ids (and revs) rise with seq inside each
     # conversation.
     Message.objects.bulk_create(messages)
+    search_index_update(messages=[(message.pk, message.body) for message in messages])
     Message.mentions.through.objects.bulk_create(
         Message.mentions.through(message_id=message.pk, user_id=user_id)
         for message, users in zip(messages, mentioned, strict=True)

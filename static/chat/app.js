@@ -2,18 +2,42 @@
 // and the view together, and turns what the person does (send, edit, delete,
 // react, type, read) into client frames.
 
+import { Announcer, noticeOf } from './announce.js';
 import { CatchUp } from './catchup.js';
 import { frameHandlers } from './handlers.js';
+import { peopleToMention } from './mentions.js';
+import { Notices, isLevel } from './notices.js';
+import { sidebarOrder, stepConversation } from './keyboard.js';
+import { IdleReporter, idleFrame, profileFrame, watchPresence } from './presence.js';
 import {
-  bodyProblem, deleteFrame, dmKey, editFrame, newClientId, parseKey, reactFrame, readFrame, sendFrame, typingFrame,
+  bodyProblem, deleteFrame, dmKey, editFrame, messageKey, newClientId, notifyFrame, parseKey, reactFrame, readFrame, sendFrame, typingFrame,
 } from './protocol.js';
 import { ReadMarker } from './reading.js';
+import { SearchPanel } from './search-panel.js';
 import { ChatSocket, CloseCode } from './socket.js';
 import { Store } from './store.js';
 import { TypingNotifier } from './typing.js';
 import { ChatView } from './view.js';
 
 const LOGIN_URL = '/accounts/login/?next=/';
+
+/** Keeps `value` under `item` in localStorage; storage may be off or full, which only costs the memory. */
+function remember(item, value) {
+  try {
+    window.localStorage.setItem(item, value);
+  } catch {
+    // Nothing to do: the page works without it.
+  }
+}
+
+/** The value kept under `item` in localStorage, or null. */
+function recall(item) {
+  try {
+    return window.localStorage.getItem(item);
+  } catch {
+    return null;
+  }
+}
 const NOT_CONNECTED = 'Not connected: try again once the connection is back.';
 
 const root = document.getElementById('chat');
@@ -23,11 +47,15 @@ if (root) startChat(root);
 function startChat(root) {
   const store = new Store(root.dataset.username || '');
   let renderQueued = null;
+  let profilesPending = 0; // `profile` frames sent on this socket and not yet answered
   let typingTimer = null;
+  let jumpTarget = null; // {key, id}: a search result to show once its row is drawn
 
   const view = new ChatView(root, {
     open: (key) => openConversation(key),
     loadOlder,
+    loadNewer,
+    showLatest,
     send: sendMessage,
     retry: retryMessage,
     dismiss: (clientId) => { store.dismissPending(clientId); render(); },
@@ -41,7 +69,14 @@ function startChat(root) {
       if (store.active !== null && store.active !== dmKey(store.me)) typingNotifier.typed(store.active);
     },
     newestShown: (key, seq) => { readMarker.newestShown(key, seq); render(); },
+    mentionCandidates: () => peopleToMention(store.conversations.get(store.active) ?? null, store.online, store.me),
+    step: (direction) => {
+      const key = stepConversation(sidebarOrder(store), store.active, direction);
+      if (key !== null) openConversation(key);
+    },
   });
+  // New messages are read out through a polite live region, a busy room summed up.
+  const announcer = new Announcer((text) => view.announce(text));
 
   const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
   const socket = new ChatSocket(`${scheme}//${window.location.host}${root.dataset.wsPath}`, {
@@ -57,11 +92,41 @@ function startChat(root) {
     isTabVisible: () => document.visibilityState === 'visible',
   });
   const typingNotifier = new TypingNotifier((key) => store.hasRevisions && socket.send(typingFrame(key)));
+  // Idle (no input for 5 minutes, or the tab hidden) and back, told only to a server that knows `away`.
+  const idleReporter = new IdleReporter({
+    send: (idle) => store.knowsAway && socket.send(idleFrame(idle)),
+    isHidden: () => document.visibilityState === 'hidden',
+  });
+  const searchPanel = new SearchPanel({
+    send: (frame) => catchUp.ready && socket.send(frame),
+    jump: jumpTo,
+    activeKey: () => store.active,
+    me: () => store.me,
+  });
+  // The page's icon as served: what the favicon goes back to once nothing is unread.
+  const icon = document.querySelector('link[rel~="icon"]');
+  const iconHref = icon?.getAttribute('href') ?? null;
+  const notices = new Notices({
+    Notification: window.Notification,
+    away: () => document.visibilityState !== 'visible' || !document.hasFocus(),
+    focusWindow: () => window.focus(),
+    open: (key) => openConversation(key),
+    setFavicon: (href) => { if (icon) icon.href = href ?? iconHref; },
+    icon: iconHref,
+    permissionButton: document.getElementById('notify-permission'),
+    blockedLine: document.getElementById('notify-blocked'),
+    levelControl: document.getElementById('notify-level-control'),
+    levelSelect: document.getElementById('notify-level'),
+    chooseLevel,
+  });
   const handlers = frameHandlers({
     store,
     catchUp,
     roomsChanged,
     connected,
+    searchAnswered: (frame) => searchPanel.answered(frame),
+    searchRefused: (text) => searchPanel.refused(text),
+    messageArrived: (frame) => notices.messageArrived(frame, { me: store.me, level: store.levelOf(messageKey(frame, store.me)) }),
     notify: (text) => view.notify(text),
     typingChanged: showTyping,
     now: () => Date.now(),
@@ -84,8 +149,12 @@ function startChat(root) {
       // What arrives while the reader looks elsewhere gets a "new messages" line above it.
       if (store.active !== null && !readMarker.reading()) store.holdDivider(store.active);
       view.renderSidebar(store);
+      notices.showUnread(store.totalUnread());
+      notices.showLevel(store.active !== null && store.hasLevels ? store.levelOf(store.active) : null);
       const paging = store.active === null ? null : catchUp.status(store.active);
       view.renderConversation(store, paging, { now: Date.now(), toBottom: options.toBottom });
+      // A search result waits for its row (its page may still be on the way).
+      if (jumpTarget !== null && (jumpTarget.key !== store.active || view.revealMessage(jumpTarget.id))) jumpTarget = null;
     };
     if (document.hidden) setTimeout(draw, 100);
     else requestAnimationFrame(draw);
@@ -153,17 +222,47 @@ function startChat(root) {
   function handleFrame(frame) {
     const handler = handlers.get(frame.type);
     if (!handler) return; // unknown types are additions we do not use yet
+    // Only a live message new to the page is announced: history and sync pages
+    // (catch-up bursts) and changes to held messages are not.
+    const fresh = frame.type === 'message' && Number.isInteger(frame.id) && !store.message(frame.id);
     handler(frame);
+    if (frame.type === 'users') askLastSeen(); // someone may have left without a presence frame
+    if (frame.type === 'profile') {
+      profilesPending = Math.max(0, profilesPending - 1);
+      askLastSeen(); // the next few, once these are answered
+    }
+    if (fresh && store.message(frame.id)) announceMessage(frame);
     render();
+  }
+
+  /**
+   * Asks when my offline direct partners were last seen, each once per socket,
+   * a few at a time: `profile` counts against the server's read limit.
+   */
+  function askLastSeen() {
+    if (profilesPending > 0) return;
+    for (const user of store.takeProfilesToAsk()) {
+      if (socket.send(profileFrame(user))) profilesPending += 1;
+    }
+  }
+
+  function announceMessage(frame) {
+    const key = messageKey(frame, store.me);
+    announcer.add(noticeOf({ key, from: frame.from, body: frame.body, deleted: frame.deleted }, { me: store.me, active: store.active }));
   }
 
   /** After a hello: catch up, open a conversation, send what waited for a socket. */
   function connected(first) {
     catchUp.connected(first);
-    if (store.active === null) openConversation(initialConversation(), { focus: false });
+    // On page load the composer takes the focus: the page is for writing.
+    if (store.active === null) openConversation(initialConversation(), { focus: first });
     else catchUp.ensureLoaded(store.active);
     sendPending();
     readMarker.flush();
+    idleReporter.connected(); // a new socket starts active on the server
+    profilesPending = 0; // answers to the old socket's asks went with it
+    askLastSeen();
+    searchPanel.connected();
     document.body.dataset.socketState = 'open';
     view.setConnection('open', '');
   }
@@ -190,6 +289,7 @@ function startChat(root) {
       return false;
     }
     store.addPending(store.active, body, newClientId());
+    catchUp.showLatest(store.active); // what I write goes below the newest messages, not an old window
     typingNotifier.sent(store.active);
     sendPending();
     render({ toBottom: true });
@@ -236,6 +336,18 @@ function startChat(root) {
     render();
   }
 
+  /** Sets how much the open conversation notifies me; the server tells all my tabs. */
+  function chooseLevel(level) {
+    const key = store.active;
+    if (key === null || !isLevel(level)) return;
+    if (!catchUp.ready || !socket.send(notifyFrame(key, level))) {
+      view.notify(`The notification setting was not saved. ${NOT_CONNECTED}`);
+    } else {
+      store.setLevel(key, level);
+    }
+    render();
+  }
+
   function reactTo(id, emoji, on) {
     const message = store.message(id);
     if (!message || !store.canReact(message)) return;
@@ -246,25 +358,58 @@ function startChat(root) {
 
   function openConversation(key, { focus = true } = {}) {
     store.open(key);
-    catchUp.ensureLoaded(key);
+    catchUp.showLatest(key); // a conversation opens at its newest messages, not at an old window
     window.history.replaceState(null, '', `#${encodeURIComponent(key)}`);
+    remember(lastConversationItem(), key);
     view.setComposerError('');
     render({ toBottom: true });
     showTyping();
     if (focus) view.focusComposer();
   }
 
-  /** The conversation to show first: the one named in the address, else general (see fallbackKey). */
+  /**
+   * The conversation to show first: the one named in the address, else the one
+   * this person had open last in this browser, else general (see fallbackKey).
+   */
   function initialConversation() {
-    const wanted = decodeURIComponent(window.location.hash.slice(1));
-    const { kind, name } = parseKey(wanted);
-    if (kind === 'room' && store.rooms.includes(name)) return wanted;
-    if (kind === 'dm' && name !== '') return wanted;
+    for (const wanted of [decodeURIComponent(window.location.hash.slice(1)), recall(lastConversationItem())]) {
+      const { kind, name } = parseKey(wanted ?? '');
+      if (kind === 'room' && store.rooms.includes(name)) return wanted;
+      if (kind === 'dm' && name !== '') return wanted;
+    }
     return store.fallbackKey();
+  }
+
+  // Per person: two accounts in one browser each reopen their own conversation.
+  function lastConversationItem() {
+    return `chat.lastConversation.${store.me}`;
   }
 
   function loadOlder() {
     if (store.active !== null) catchUp.loadOlder(store.active);
+    render();
+  }
+
+  function loadNewer() {
+    if (store.active !== null) catchUp.loadNewer(store.active);
+    render();
+  }
+
+  /** Leaves a window of older history for the newest messages of the open conversation. */
+  function showLatest() {
+    if (store.active !== null) catchUp.showLatest(store.active);
+    render({ toBottom: true });
+    view.focusComposer();
+  }
+
+  /** Opens a search result's conversation at the message, in context, and highlights it. */
+  function jumpTo(message) {
+    const key = messageKey(message, store.me);
+    if (key === null || !Number.isInteger(message.seq) || !Number.isInteger(message.id)) return;
+    if (key !== store.active) openConversation(key, { focus: false });
+    // Held: shown at once; else its page is asked and the row appears with it.
+    catchUp.jumpTo(key, message.seq);
+    jumpTarget = { key, id: message.id };
     render();
   }
 
@@ -283,6 +428,10 @@ function startChat(root) {
   });
   // What was read in the last second must not be unread again after a reload.
   window.addEventListener('pagehide', () => readMarker.flush({ leaving: true }));
+
+  watchPresence(idleReporter, window, document);
+  // "last seen 5 minutes ago" ages: one redraw a minute keeps it true.
+  setInterval(() => { if (store.lastSeen.size > 0) render(); }, 60_000);
 
   socket.start();
 }

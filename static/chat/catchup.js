@@ -1,6 +1,8 @@
 // catchup.js: makes sure the page misses nothing. Files every message (live,
 // synced or paged), fetches the gap a jump in `seq` reveals, pages history, and
 // after a reconnect syncs from the largest rev (or id) seen until `has_more` ends.
+// A jump to an old message shows a window of history around it, apart from the
+// newest messages, until it grows into them or the reader goes to the latest.
 
 import { GAP_PAGE, HISTORY_PAGE, errorText, historyFrame, messageKey, syncFrame } from './protocol.js';
 
@@ -16,6 +18,10 @@ class Paging {
     this.queue = []; // history requests waiting for that one to be answered
     this.gapsAsked = new Set(); // `after` values already asked, so a gap is fetched once
     this.loadError = null;
+    // A jump to a message not loaded shows the page around it: {fromSeq, toSeq,
+    // hasOlder, hasNewer}, shown instead of the newest messages while a hole
+    // separates the two. Live messages are still filed, only not shown.
+    this.window = null;
   }
 }
 
@@ -34,14 +40,25 @@ export class CatchUp {
     this.paging = new Map(); // conversation key -> Paging
   }
 
-  /** How far conversation `key` is fetched: {loaded, hasOlder, oldestSeq, loadingOlder, loadError}. */
+  /**
+   * How far conversation `key` is fetched: {loaded, canLoadOlder, loadingOlder,
+   * canLoadNewer, loadingNewer, loadError, window}; `window` ({fromSeq, toSeq}, or
+   * null for everything held) is the range of seqs to show.
+   */
   status(key) {
     const paging = this.pagingOf(key);
+    const span = paging.window;
+    const canLoadOlder = span
+      ? span.hasOlder && span.fromSeq > 1
+      : paging.loaded && paging.hasOlder && paging.oldestSeq !== null && paging.oldestSeq > 1;
     return {
-      loaded: paging.loaded,
-      canLoadOlder: paging.loaded && paging.hasOlder && paging.oldestSeq !== null && paging.oldestSeq > 1,
+      loaded: paging.loaded || span !== null,
+      canLoadOlder,
       loadingOlder: paging.request?.mode === 'before',
+      canLoadNewer: span !== null && span.hasNewer,
+      loadingNewer: paging.request?.mode === 'newer',
       loadError: paging.loadError,
+      window: span && { fromSeq: span.fromSeq, toSeq: span.toSeq },
     };
   }
 
@@ -119,11 +136,85 @@ export class CatchUp {
     if (!this.pagingOf(key).loaded) this.requestHistory(key, 'initial');
   }
 
-  /** Fetches the page before the oldest message loaded of `key`, if there is one. */
+  /** Fetches the page before the oldest message shown of `key`, if there is one. */
   loadOlder(key) {
     const paging = this.paging.get(key);
+    if (paging?.window) {
+      if (paging.window.hasOlder) this.requestHistory(key, 'before', paging.window.fromSeq);
+      return;
+    }
     if (!paging || !paging.loaded || !paging.hasOlder || paging.oldestSeq === null) return;
     this.requestHistory(key, 'before', paging.oldestSeq);
+  }
+
+  /** Fetches the page after the newest message of the window shown of `key`, if it has one. */
+  loadNewer(key) {
+    const span = this.paging.get(key)?.window;
+    if (span && span.hasNewer) this.requestHistory(key, 'newer', span.toSeq);
+  }
+
+  /**
+   * Makes the message at `seq` of `key` shown: returns true when it is held and
+   * shown now, else asks for the page around it (shown as a window when it
+   * arrives) and returns false.
+   */
+  jumpTo(key, seq) {
+    const paging = this.pagingOf(key);
+    const held = this.store.conversations.get(key)?.messages.has(seq) === true;
+    const span = paging.window;
+    if (held && !span) return true;
+    if (held && seq >= span.fromSeq && seq <= span.toSeq) return true;
+    if (held && this.inNewest(paging, seq)) {
+      this.showLatest(key);
+      return true;
+    }
+    this.requestHistory(key, 'around', seq);
+    return false;
+  }
+
+  /** Leaves the window around an old message of `key` (if one is shown) for the newest messages. */
+  showLatest(key) {
+    this.leaveWindow(key);
+    this.ensureLoaded(key);
+  }
+
+  // Whether `seq` lies in the newest messages loaded (from the newest page down).
+  inNewest(paging, seq) {
+    return paging.loaded && seq >= (paging.oldestSeq ?? 1);
+  }
+
+  // Forgets the window and the messages held only for it (keeping those within
+  // `keep`, a window that replaces it): what stays is contiguous again, so a
+  // conversation without a window shows everything it holds.
+  leaveWindow(key, keep = null) {
+    const paging = this.pagingOf(key);
+    const span = paging.window;
+    if (!span) return;
+    paging.window = null;
+    const newestFrom = paging.loaded ? (paging.oldestSeq ?? 1) : span.toSeq + 1;
+    const kept = (seq) => keep !== null && seq >= keep.fromSeq && seq <= keep.toSeq;
+    this.store.forgetMessages(key, (message) => message.seq < newestFrom && !kept(message.seq));
+  }
+
+  // A window that reaches the newest messages loaded (or the newest of all)
+  // joins them: the conversation is one contiguous run again.
+  joinWindow(key) {
+    const paging = this.pagingOf(key);
+    const span = paging.window;
+    if (!span) return;
+    const touches = paging.loaded && span.toSeq + 1 >= (paging.oldestSeq ?? 1);
+    if (!touches && span.hasNewer) return;
+    paging.window = null;
+    if (!paging.loaded) {
+      // It reached the newest message: it is the newest page now.
+      paging.loaded = true;
+      paging.oldestSeq = span.fromSeq;
+      paging.hasOlder = span.hasOlder;
+      this.fetchHoleAbove(key, span.toSeq);
+    } else if (paging.oldestSeq === null || span.fromSeq < paging.oldestSeq) {
+      paging.oldestSeq = span.fromSeq;
+      paging.hasOlder = span.hasOlder;
+    }
   }
 
   // A history answer names its conversation but not whether it answers a
@@ -147,7 +238,13 @@ export class CatchUp {
     const paging = this.pagingOf(key);
     if (paging.request || paging.queue.length === 0 || !this.ready) return;
     const request = paging.queue.shift();
-    const options = { initial: {}, before: { before: request.value }, after: { after: request.value, limit: GAP_PAGE } }[request.mode];
+    const options = {
+      initial: {},
+      before: { before: request.value },
+      after: { after: request.value, limit: GAP_PAGE },
+      newer: { after: request.value },
+      around: { around: request.value },
+    }[request.mode];
     if (!this.send(historyFrame(key, { limit: HISTORY_PAGE, ...options }))) return;
     paging.loadError = null;
     paging.request = request;
@@ -176,7 +273,19 @@ export class CatchUp {
       if (Number.isInteger(message.seq)) seqs.push(message.seq);
     }
 
-    if (mode === 'initial' || mode === 'before') {
+    const span = paging.window;
+    if (mode === 'around') {
+      this.aroundAnswered(key, frame, seqs);
+    } else if (mode === 'before' && span && request.value === span.fromSeq) {
+      // An older page of the window, not of the newest messages.
+      if (seqs.length > 0) span.fromSeq = Math.min(span.fromSeq, ...seqs);
+      span.hasOlder = frame.has_more === true && seqs.length > 0;
+    } else if (mode === 'newer') {
+      if (span && request.value === span.toSeq) {
+        if (seqs.length > 0) span.toSeq = Math.max(span.toSeq, ...seqs);
+        span.hasNewer = frame.has_more === true && seqs.length > 0;
+      }
+    } else if (mode === 'initial' || (mode === 'before' && request.value === paging.oldestSeq)) {
       if (mode === 'initial') {
         paging.loaded = true;
         this.fetchHoleAbove(key, seqs.length > 0 ? Math.max(...seqs) : 0);
@@ -189,7 +298,33 @@ export class CatchUp {
     } else if (mode === 'after' && frame.has_more === true && seqs.length > 0) {
       this.requestHistory(key, 'after', Math.max(...seqs));
     }
+    this.joinWindow(key);
+    this.dropStale(key);
     this.sendNextHistory(key);
+  }
+
+  // A page that answers a window since left (or replaced), or that came after its
+  // request gave up, lies below the newest messages loaded with a hole between:
+  // without a window everything held is shown, so it goes.
+  dropStale(key) {
+    const paging = this.pagingOf(key);
+    if (paging.window || !paging.loaded || paging.oldestSeq === null) return;
+    const oldest = paging.oldestSeq;
+    this.store.forgetMessages(key, (message) => message.seq < oldest);
+  }
+
+  // The page around a message becomes the window shown, replacing any earlier one.
+  aroundAnswered(key, frame, seqs) {
+    if (seqs.length === 0) return; // nothing there any more: the view stays as it was
+    const paging = this.pagingOf(key);
+    const span = {
+      fromSeq: Math.min(...seqs),
+      toSeq: Math.max(...seqs),
+      hasOlder: (frame.has_older ?? frame.has_more) === true,
+      hasNewer: frame.has_newer === true,
+    };
+    this.leaveWindow(key, span);
+    paging.window = span;
   }
 
   // Live messages that arrived while the first page was on its way are not

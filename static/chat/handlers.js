@@ -7,7 +7,8 @@ import { errorText, frameKey, parseKey } from './protocol.js';
 /**
  * Returns the table of frame handlers (type -> function(frame)). `page` holds the
  * store, the catch-up module and the page's own callbacks: roomsChanged(names),
- * connected(first), notify(text), typingChanged() and now().
+ * connected(first), notify(text), typingChanged() and now(), and optionally
+ * searchAnswered(frame), searchRefused(text) and messageArrived(frame) (a new live message).
  */
 export function frameHandlers(page) {
   const { store, catchUp } = page;
@@ -24,15 +25,24 @@ export function frameHandlers(page) {
     },
 
     presence(frame) {
-      store.setPresence(frame.user, frame.online === true);
+      store.applyPresence(frame);
     },
 
     users(frame) {
-      store.setOnline(frame.online);
+      store.applyUsers(frame);
+    },
+
+    profile(frame) {
+      store.applyProfile(frame);
     },
 
     message(frame) {
+      // New to the page: not a change of a held message (nor a copy a sync or an
+      // ack brought first), and, as ids reach a page in increasing order, above
+      // every id seen. History and sync pages never come through here.
+      const fresh = Number.isInteger(frame.id) && frame.id > store.maxId && store.message(frame.id) === null;
       catchUp.receive(frame);
+      if (fresh && store.message(frame.id) !== null) page.messageArrived?.(frame);
     },
 
     ack(frame) {
@@ -52,8 +62,18 @@ export function frameHandlers(page) {
       catchUp.syncAnswered(frame);
     },
 
+    // Results of a message search; the panel tells the latest search's answer from stale ones.
+    search(frame) {
+      if (typeof frame.q === 'string' && Array.isArray(frame.messages)) page.searchAnswered?.(frame);
+    },
+
     read(frame) {
       store.applyRead(frame);
+    },
+
+    // How much a conversation notifies me, chosen in this tab or another.
+    notify(frame) {
+      store.setLevel(frameKey(frame), frame.level);
     },
 
     typing(frame) {
@@ -71,6 +91,8 @@ export function frameHandlers(page) {
         return;
       }
       if (frame.code === 'unknown_room' || frame.code === 'unknown_user') catchUp.historyRefused(frame);
+      // An error names no request: a search on its way says it may be the one refused.
+      page.searchRefused?.(errorText(frame));
       page.notify(errorText(frame));
     },
   }));

@@ -61,6 +61,15 @@ export class MessageActions {
     this.ui = { editing: null, confirming: null, picking: null };
   }
 
+  /** Closes the reaction picker, the delete confirmation and long-press actions; returns whether one was open. */
+  closeMenus() {
+    const shown = [...this.list.querySelectorAll('.message.show-actions')];
+    for (const row of shown) row.classList.remove('show-actions');
+    const open = this.ui.picking ?? this.ui.confirming;
+    if (open !== null) this.cancel(open);
+    return open !== null || shown.length > 0;
+  }
+
   /** Opens the editor on message `id` and puts the cursor at the end of its text. */
   startEdit(id) {
     this.set({ editing: id });

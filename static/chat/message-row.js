@@ -1,20 +1,30 @@
 // message-row.js: draws one row of the message list from a plain item (a stored
-// message, a pending or failed one, or the "new messages" line) and the state of
-// the message actions (which row is being edited, confirmed, reacted to).
+// message, a pending or failed one, the "new messages" line or a day's heading)
+// and the state of the message actions (which row is being edited, confirmed,
+// reacted to). A row that continues its sender's group keeps the name and time
+// for screen readers and shows the time only on hover or focus.
 
-import { button, element, formatTime, reconcile, setText } from './dom.js';
+import { button, element, reconcile, setText } from './dom.js';
+import { bodyNodes, isLong } from './format.js';
+import { clockTime, fullTime } from './timeline.js';
 
 /** Emoji offered first when reacting; any other can be typed. */
 export const COMMON_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢'];
 
 const parts = new WeakMap(); // row -> its parts, found once
+let bodyIds = 0; // gives each body an id for its "Show more" button to name
 
-/** Builds an empty row for `item`: a message skeleton, or the "new messages" line. */
+/** Builds an empty row for `item`: a message skeleton, the "new messages" line, or a day's heading. */
 export function createRow(item) {
+  if (item.state === 'day') {
+    // A heading, so a screen reader can jump from day to day.
+    const li = element('li', 'day-divider');
+    li.append(element('h2', 'day-divider-text'));
+    return li;
+  }
   if (item.state === 'divider') {
+    // A plain list item: a list may hold only items, so no role="separator" here.
     const li = element('li', 'unread-divider');
-    li.setAttribute('role', 'separator');
-    li.setAttribute('aria-label', 'New messages');
     li.append(element('span', 'unread-divider-text', 'New messages'));
     return li;
   }
@@ -27,6 +37,8 @@ export function createRow(item) {
   meta.append(from, time, edited);
   const body = element('div', 'body');
   body.dir = 'auto'; // a Hebrew or Arabic message reads right to left, its own way
+  bodyIds += 1;
+  body.id = `message-body-${bodyIds}`;
   const reactions = element('div', 'reactions');
   reactions.setAttribute('role', 'group');
   reactions.setAttribute('aria-label', 'Reactions');
@@ -34,18 +46,36 @@ export function createRow(item) {
   const seen = element('p', 'seen', 'Seen');
   seen.hidden = true;
   const status = element('div', 'status');
-  li.append(meta, body, reactions, seen, status);
-  parts.set(li, { from, time, edited, body, reactions, seen, status, actions: null, editor: null, picker: null, confirm: null });
+  const fold = button('link-button fold-toggle', 'Show more');
+  fold.setAttribute('aria-controls', body.id);
+  fold.hidden = true;
+  li.append(meta, body, fold, reactions, seen, status);
+  const part = {
+    from, time, edited, body, fold, reactions, seen, status, actions: null, editor: null, picker: null, confirm: null,
+    shown: null, // what the body was last drawn from
+    long: false, // the body is long enough to fold
+    expanded: false, // a long body unfolded by the reader
+  };
+  fold.addEventListener('click', () => {
+    part.expanded = !part.expanded;
+    showFold(part);
+  });
+  parts.set(li, part);
   return li;
 }
 
 /** Fills a row from its item; `ui` says which message is being edited, confirmed or reacted to. */
 export function updateRow(li, item, ui) {
   if (item.state === 'divider') return;
+  if (item.state === 'day') {
+    setText(li.firstElementChild, item.label);
+    return;
+  }
   const part = parts.get(li);
   li.classList.toggle('mine', item.mine);
   li.classList.toggle('pending', item.state === 'pending');
   li.classList.toggle('failed', item.state === 'failed');
+  li.classList.toggle('continued', item.continued === true);
   setText(part.from, item.from);
   if (item.state === 'stored') updateStored(li, part, item, ui);
   else updatePending(li, part, item);
@@ -61,13 +91,13 @@ function updateStored(li, part, item, ui) {
   if (item.changing) li.setAttribute('aria-busy', 'true');
   else li.removeAttribute('aria-busy');
 
-  setText(part.time, formatTime(message.sent_at));
+  setText(part.time, clockTime(message.sent_at));
   part.time.dateTime = message.sent_at;
-  part.time.title = new Date(message.sent_at).toLocaleString();
+  part.time.title = fullTime(message.sent_at);
   part.edited.hidden = !item.editedAt || item.deleted;
-  if (item.editedAt) part.edited.title = `edited ${formatTime(item.editedAt)}`;
+  if (item.editedAt) part.edited.title = `edited ${fullTime(item.editedAt)}`;
 
-  setText(part.body, item.deleted ? 'message deleted' : item.body);
+  showBody(part, item.deleted ? null : item.body, item.mentions ?? [], item.me ?? null);
   part.body.classList.toggle('tombstone', item.deleted);
 
   const chips = item.reactions.map((reaction) => ({ key: reaction.emoji, ...reaction, enabled: item.can.react }));
@@ -82,6 +112,7 @@ function updateStored(li, part, item, ui) {
   }
   part.editor = toggle(li, part.editor, ui.editing === id && item.can.edit, () => createEditor(item.body), part.body);
   part.body.hidden = part.editor !== null;
+  showFold(part);
   li.classList.toggle('editing', part.editor !== null);
   part.picker = toggle(li, part.picker, ui.picking === id && item.can.react, createPicker, part.reactions);
   part.confirm = toggle(li, part.confirm, ui.confirming === id && item.can.delete, createConfirm, part.reactions);
@@ -100,8 +131,30 @@ function toggle(li, node, wanted, create, after) {
   return wanted ? node : null;
 }
 
+/**
+ * Draws a body as formatted text (or `null`: the tombstone of a deleted message)
+ * when it changed, and folds a long one behind "Show more".
+ */
+function showBody(part, body, mentions, me) {
+  const shown = JSON.stringify([body, mentions, me]);
+  if (part.shown === shown) return;
+  part.shown = shown;
+  if (body === null) part.body.replaceChildren('message deleted');
+  else part.body.replaceChildren(...bodyNodes(body, { mentions, me }));
+  part.long = body !== null && isLong(body);
+  showFold(part);
+}
+
+function showFold(part) {
+  part.fold.hidden = !part.long || part.body.hidden;
+  const folded = part.long && !part.expanded;
+  part.body.classList.toggle('folded', folded);
+  setText(part.fold, folded ? 'Show more' : 'Show less');
+  part.fold.setAttribute('aria-expanded', String(!folded));
+}
+
 function updatePending(li, part, item) {
-  setText(part.body, item.body);
+  showBody(part, item.body, [], null);
   li.dataset.clientId = item.pending.clientId;
   setText(part.time, item.state === 'pending' ? 'sending…' : 'not sent');
   // The status line only changes with the state, so rebuild it only then.

@@ -51,11 +51,23 @@ export function sendFrame(key, body, clientId) {
   return { type: 'send', ...where(key, 'to'), body, client_id: clientId };
 }
 
-/** Builds a history request: `before` pages backwards, `after` fills a gap, neither gives the newest. */
-export function historyFrame(key, { before, after, limit = HISTORY_PAGE } = {}) {
+/**
+ * Builds a history request: `before` pages backwards, `after` fills a gap (or pages
+ * forwards), `around` (a seq) asks the page around one message, none gives the newest.
+ */
+export function historyFrame(key, { before, after, around, limit = HISTORY_PAGE } = {}) {
   const frame = { type: 'history', ...where(key, 'with'), limit };
   if (before !== undefined) frame.before = before;
   if (after !== undefined) frame.after = after;
+  if (around !== undefined) frame.around = around;
+  return frame;
+}
+
+/** Builds a search for `q`, within conversation `key` when given, below message id `before` when given. */
+export function searchFrame(q, { key = null, before = null, limit } = {}) {
+  const frame = { type: 'search', q, ...(key === null ? {} : where(key, 'with')) };
+  if (Number.isInteger(before)) frame.before = before;
+  if (limit !== undefined) frame.limit = limit;
   return frame;
 }
 
@@ -76,6 +88,11 @@ export const reactFrame = (id, emoji, on) => ({ type: 'react', id, emoji, on: on
 /** Builds the frame that says I have read conversation `key` up to `seq`. */
 export function readFrame(key, seq) {
   return { type: 'read', ...where(key, 'with'), seq };
+}
+
+/** Builds the frame that sets how much conversation `key` notifies me ('all', 'mentions' or 'none'). */
+export function notifyFrame(key, level) {
+  return { type: 'notify', ...where(key, 'with'), level };
 }
 
 /** Builds the frame that says I am typing in conversation `key`. */

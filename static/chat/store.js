@@ -4,12 +4,16 @@
 // counts and who is typing. Everything changes through the methods below.
 
 import { Conversation, TYPING_SHOWN_MS } from './conversation.js';
+import { countMentions } from './mentions.js';
+import { DEFAULT_LEVEL, isLevel } from './notices.js';
 import { dmKey, frameKey, messageKey, parseKey, revOf, roomKey } from './protocol.js';
 
 /** The room a page falls back to when its room disappears. */
 export const HOME_ROOM = 'general';
 
 const NOTHING = Object.freeze({ conversation: null, added: false, changed: false });
+const NO_MENTIONS = Object.freeze({ readSeq: 0, lastSeq: 0, mentions: 0 }); // no hello counted them
+const PROFILES_PER_ASK = 10; // `profile` frames sent at a time, see takeProfilesToAsk
 
 /** The integer `value`, or `fallback` when it is not one. */
 const integer = (value, fallback = 0) => (Number.isInteger(value) ? value : fallback);
@@ -35,7 +39,20 @@ export class Store {
     this.rooms = []; // room names from the server, in its order
     this.directOrder = []; // usernames of direct conversations, most recent first
     this.online = new Set();
+    this.away = new Set(); // the online users whose every tab is idle
+    this.knowsAway = false; // the server tells away and last seen (hello.away)
+    this.lastSeen = new Map(); // offline user -> ISO time last seen (null: never), when known
+    this.profilesAsked = new Set(); // users whose last seen this socket was asked for
     this.roomGone = null; // {room, to}: the open room vanished and the page moved to `to`
+    // Notification levels other than the default, by conversation key; the server
+    // keeps them (hello.levels, `notify`) when `hasLevels`.
+    this.levels = new Map();
+    this.hasLevels = false;
+    // Mentions of me: per Conversation, the server's count at the last hello
+    // ({readSeq, lastSeq, mentions}) and the last count made (a forgotten
+    // conversation takes both with it).
+    this.mentionBases = new WeakMap();
+    this.mentionCounts = new WeakMap();
   }
 
   // ---- conversations and the lists around them ------------------------------
@@ -68,7 +85,21 @@ export class Store {
       if (hasRevisions) this.maxRev = frame.rev;
     }
     this.setOnline(frame.online);
+    this.knowsAway = Array.isArray(frame.away);
+    this.setAway(frame.away);
+    this.profilesAsked.clear(); // a new socket: ask again, people came and went meanwhile
+    this.lastSeen.clear();
+    // An extension: when each offline direct partner was last online, so no `profile` is needed.
+    if (frame.last_seen && typeof frame.last_seen === 'object') {
+      for (const [user, seen] of Object.entries(frame.last_seen)) {
+        if (typeof seen !== 'string' && seen !== null) continue;
+        this.lastSeen.set(user, seen);
+        this.profilesAsked.add(user);
+      }
+    }
     this.setDirect(frame.direct); // an extension: absent from servers without it
+    this.hasLevels = Array.isArray(frame.levels); // an extension too
+    if (this.hasLevels) this.applyLevels(frame.levels);
     if (Array.isArray(frame.unread)) this.applyUnread(frame.unread, integer(frame.last_id, this.maxId));
     return { first };
   }
@@ -86,6 +117,9 @@ export class Store {
         unread: integer(entry.unread),
       });
       if (moved) this.followRead(conversation);
+      this.mentionBases.set(conversation, {
+        readSeq: integer(entry.read_seq), lastSeq: integer(entry.last_seq), mentions: integer(entry.mentions),
+      });
       // An extension: how far the other party of a direct conversation has read ("Seen").
       const theirs = integer(entry.their_read_seq);
       if (conversation.kind === 'dm' && theirs > conversation.theirReadSeq) {
@@ -170,7 +204,81 @@ export class Store {
   setPresence(user, online) {
     if (typeof user !== 'string') return;
     if (online) this.online.add(user);
-    else this.online.delete(user);
+    else {
+      this.online.delete(user);
+      this.away.delete(user);
+    }
+  }
+
+  // ---- presence: online, away, last seen ---------------------------------------
+
+  /** Replaces who is away (a subset of the online list). */
+  setAway(users) {
+    this.away = new Set(Array.isArray(users) ? users.filter((user) => this.online.has(user)) : []);
+  }
+
+  /** Takes a `users` frame: the whole online list and who of them is away. */
+  applyUsers(frame) {
+    const before = this.online;
+    this.setOnline(frame.online);
+    this.setAway(frame.away);
+    // Gone without a presence frame (a burst summary): their last seen time is unknown.
+    for (const user of before) {
+      if (!this.online.has(user)) this.forgetLastSeen(user);
+    }
+  }
+
+  /** Takes a `presence` frame: a user turned online, away or offline (v1: `online` only). */
+  applyPresence(frame) {
+    const { user } = frame;
+    if (typeof user !== 'string') return;
+    const status = ['online', 'away', 'offline'].includes(frame.status)
+      ? frame.status
+      : (frame.online === true ? 'online' : 'offline');
+    this.setPresence(user, status !== 'offline');
+    if (status === 'away') this.away.add(user);
+    else this.away.delete(user);
+    if (status === 'offline' && (typeof frame.last_seen === 'string' || frame.last_seen === null)) {
+      this.lastSeen.set(user, frame.last_seen);
+      this.profilesAsked.add(user); // the frame told it: nothing to ask
+    } else {
+      this.forgetLastSeen(user);
+    }
+  }
+
+  /** Takes the answer to `profile`: when an offline user was last seen. */
+  applyProfile(frame) {
+    if (typeof frame.user !== 'string' || frame.status !== 'offline') return;
+    if (this.statusOf(frame.user) !== 'offline') return; // back online since it was asked
+    if (typeof frame.last_seen === 'string' || frame.last_seen === null) this.lastSeen.set(frame.user, frame.last_seen);
+  }
+
+  forgetLastSeen(user) {
+    this.lastSeen.delete(user);
+    this.profilesAsked.delete(user);
+  }
+
+  /** 'online', 'away' or 'offline'. */
+  statusOf(user) {
+    if (!this.online.has(user)) return 'offline';
+    return this.away.has(user) ? 'away' : 'online';
+  }
+
+  /** When an offline user was last seen: an ISO time, null for never, undefined when not known. */
+  lastSeenOf(user) {
+    return this.lastSeen.get(user);
+  }
+
+  /** The offline direct partners whose last seen time to ask for now; each is asked once per socket. */
+  takeProfilesToAsk() {
+    if (!this.knowsAway) return [];
+    // A few at a time (the most recent conversations first): `profile` counts
+    // against the read limit, and a burst summary may take many people offline.
+    const ask = this.directOrder.filter(
+      (user) => user !== this.me && this.statusOf(user) === 'offline' && !this.profilesAsked.has(user),
+    ).slice(0, PROFILES_PER_ASK);
+    for (const user of ask) this.profilesAsked.add(user);
+    return ask;
   }
 
   /** Rooms to list: the server's rooms, then any other room a message arrived in. */
@@ -262,6 +370,18 @@ export class Store {
     const where = this.index.get(id);
     const message = where && this.conversations.get(where.key)?.messages.get(where.seq);
     return message && message.id === id ? message : null;
+  }
+
+  /** Forgets the messages of conversation `key` that `predicate(message)` picks (a window of history left behind). */
+  forgetMessages(key, predicate) {
+    const conversation = this.conversations.get(key);
+    if (!conversation) return;
+    for (const message of [...conversation.messages.values()]) {
+      if (!predicate(message)) continue;
+      conversation.forget(message.seq);
+      this.index.delete(message.id);
+      this.changes.delete(message.id);
+    }
   }
 
   /** My newest message in `key` that can still be edited, or null. */
@@ -419,11 +539,61 @@ export class Store {
     return this.conversations.get(key)?.unreadCount(this.me, this.baseId) ?? 0;
   }
 
-  /** Sum of all unread badges. */
+  /**
+   * Messages from others after my read position in `key` that mention me: the
+   * server's count at the last hello, kept live as messages arrive, change and are read.
+   */
+  mentionsOf(key) {
+    const conversation = this.conversations.get(key);
+    if (!conversation) return 0;
+    const base = this.mentionBases.get(conversation) ?? NO_MENTIONS;
+    // A held message that arrives or changes gives the conversation a new sorted
+    // list, so the last count stands while that list, the position and the base do.
+    const sorted = conversation.inOrder();
+    const last = this.mentionCounts.get(conversation);
+    if (last && last.sorted === sorted && last.readSeq === conversation.readSeq && last.base === base
+      && last.me === this.me && last.baseId === this.baseId) return last.value;
+    const value = countMentions(conversation, base, this.me, this.baseId);
+    this.mentionCounts.set(conversation, { sorted, readSeq: conversation.readSeq, base, me: this.me, baseId: this.baseId, value });
+    return value;
+  }
+
+  /** Sum of all unread badges; muted conversations (level `none`) show a dot, not a count, and add nothing. */
   totalUnread() {
     let total = 0;
-    for (const key of this.conversations.keys()) total += this.unreadOf(key);
+    for (const key of this.conversations.keys()) {
+      if (!this.isMuted(key)) total += this.unreadOf(key);
+    }
     return total;
+  }
+
+  // ---- notification levels --------------------------------------------------------
+
+  /** Takes `hello.levels`, the server's word on every level that is not the default. */
+  applyLevels(entries) {
+    this.levels.clear();
+    for (const entry of entries) {
+      const key = entry !== null && typeof entry === 'object' ? frameKey(entry) : null;
+      if (key !== null) this.setLevel(key, entry.level);
+    }
+  }
+
+  /** Sets how much conversation `key` notifies me (a `notify` frame, or my choice); returns whether it changed. */
+  setLevel(key, level) {
+    if (key === null || !isLevel(level) || level === this.levelOf(key)) return false;
+    if (level === DEFAULT_LEVEL) this.levels.delete(key);
+    else this.levels.set(key, level);
+    return true;
+  }
+
+  /** How much conversation `key` notifies me: 'all', 'mentions' (the default) or 'none'. */
+  levelOf(key) {
+    return this.levels.get(key) ?? DEFAULT_LEVEL;
+  }
+
+  /** Whether conversation `key` is muted: nothing there notifies, its badge is a dot. */
+  isMuted(key) {
+    return this.levelOf(key) === 'none';
   }
 
   /** My newest message in direct conversation `key` that the other person has read, or null. */

@@ -6,10 +6,12 @@
 // name or an override character (U+202E) in a body cannot reorder the text around it.
 
 import { element, reconcile, setText } from './dom.js';
+import { MentionPicker } from './mention-picker.js';
 import { MessageActions } from './message-actions.js';
 import { createRow, updateRow } from './message-row.js';
 import { MAX_BODY_CHARS } from './protocol.js';
 import { renderSidebar } from './sidebar.js';
+import { arrange } from './timeline.js';
 import { typingParts } from './typing.js';
 
 const AT_BOTTOM_SLACK_PX = 40; // "at the bottom" despite sub-pixel rounding
@@ -43,6 +45,9 @@ function messageItem(store, message, seenId) {
     from: message.from,
     body: change && typeof change.body === 'string' ? change.body : message.body,
     mine: message.from === store.me,
+    me: store.me,
+    at: message.sent_at,
+    mentions: Array.isArray(message.mentions) ? message.mentions.filter((name) => typeof name === 'string') : [],
     deleted,
     editedAt: typeof message.edited_at === 'string' ? message.edited_at : null,
     reactions: reactionsOf(message, store.me),
@@ -50,6 +55,13 @@ function messageItem(store, message, seenId) {
     changing: change !== null,
     seen: message.id === seenId,
   };
+}
+
+/** What an empty conversation says: text, with {user} for an isolated name. */
+function emptyConversation(conversation, me) {
+  if (conversation.kind === 'room') return ['No messages yet. Say hello!'];
+  if (conversation.name === me) return ['Your notes to self go here. Nobody else sees them.'];
+  return ['This is the start of your conversation with ', { user: conversation.name }, '.'];
 }
 
 /** The chat page's DOM. `actions` receives what the person does. */
@@ -75,11 +87,15 @@ export class ChatView {
     this.title = byId('conversation-title');
     this.notice = byId('notice');
     this.infoNotice = byId('info-notice');
+    this.announcer = byId('announcer');
     this.scroller = byId('message-scroller');
     this.loadOlder = byId('load-older');
     this.status = byId('message-status');
     this.messages = byId('messages');
     this.jumpLatest = byId('jump-latest');
+    this.loadNewer = byId('load-newer');
+    this.windowed = false; // the list shows a window of older history, not the newest messages
+    this.shownWindow = null; // that window's seqs ({fromSeq, toSeq}), or null for every message held
     this.typing = byId('typing');
     this.form = byId('composer-form');
     this.composer = byId('composer');
@@ -91,6 +107,7 @@ export class ChatView {
     this.newest = null; // the row of the newest stored message, watched by `this.observer`
     this.newestKey = null; // the conversation that row belongs to
     this.messageActions = new MessageActions(this, actions);
+    this.mentionPicker = new MentionPicker(this.composer, () => this.actions.mentionCandidates());
     this.observer = new IntersectionObserver((entries) => this.newestMoved(entries), {
       root: this.scroller,
       threshold: [0, 0.1, 0.25, 0.5, 0.75, 1],
@@ -114,14 +131,26 @@ export class ChatView {
         this.closeSidebar();
         this.sidebarToggle.focus();
       }
+      // Esc closes an open reaction picker, delete confirmation or long-press
+      // actions, unless a closer listener (inside the row) already handled it.
+      if (event.key === 'Escape' && !event.defaultPrevented && this.messageActions.closeMenus()) event.preventDefault();
+      // Alt+ArrowUp / Alt+ArrowDown: the previous / next conversation in the sidebar.
+      const step = { ArrowUp: -1, ArrowDown: 1 }[event.key];
+      if (step && event.altKey && !event.ctrlKey && !event.metaKey && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.actions.step(step);
+      }
     });
 
     this.loadOlder.addEventListener('click', () => this.actions.loadOlder());
     this.scroller.addEventListener('scroll', () => {
       if (this.scroller.scrollTop < NEAR_TOP_PX && !this.loadOlder.hidden) this.actions.loadOlder();
-      if (this.isAtBottom()) this.jumpLatest.hidden = true;
+      if (this.isAtBottom() && !this.windowed) this.jumpLatest.hidden = true;
     }, { passive: true });
-    this.jumpLatest.addEventListener('click', () => this.scrollToBottom());
+    // Within a window of older history the newest messages are not drawn: going
+    // to them is a change of what is shown, not only a scroll.
+    this.jumpLatest.addEventListener('click', () => (this.windowed ? this.actions.showLatest() : this.scrollToBottom()));
+    this.loadNewer.addEventListener('click', () => this.actions.loadNewer());
 
     for (const notice of [this.notice, this.infoNotice]) {
       notice.addEventListener('click', (event) => {
@@ -138,7 +167,9 @@ export class ChatView {
     // Up in an empty composer edits my last message.
     this.composer.addEventListener('keydown', (event) => {
       if (event.isComposing || event.keyCode === 229) return;
-      if (event.key === 'ArrowUp' && this.composer.value === '') {
+      // While the list of people to mention is open, its keys are its own.
+      if (this.mentionPicker.keydown(event)) return;
+      if (event.key === 'ArrowUp' && !event.altKey && this.composer.value === '') {
         const id = this.actions.lastEditable();
         if (id === null) return;
         event.preventDefault();
@@ -191,10 +222,11 @@ export class ChatView {
     this.jumpLatest.hidden = true;
   }
 
-  /** The first row at least partly visible, and where it sits, to keep it in place. */
+  /** The first message row at least partly visible, and where it sits, to keep it in place. */
   scrollAnchor() {
     const top = this.scroller.getBoundingClientRect().top;
-    for (const row of this.messages.children) {
+    // Not a day's heading or the "new messages" line: those move when older messages arrive.
+    for (const row of this.messages.querySelectorAll('.message')) {
       const rect = row.getBoundingClientRect();
       if (rect.bottom > top) return { row, offset: rect.top - top };
     }
@@ -230,19 +262,30 @@ export class ChatView {
     const anchor = wasAtBottom ? null : this.scrollAnchor();
     const lastKeyBefore = this.messages.lastElementChild?.dataset.key;
 
-    const items = this.conversationItems(store, conversation);
+    this.shownWindow = paging.window ?? null;
+    const items = this.conversationItems(store, conversation, now);
     reconcile(this.messages, items, createRow, (row, item) => updateRow(row, item, this.messageActions.ui));
 
-    this.renderStatus(paging, items.length);
+    this.renderStatus(paging, items.filter((item) => item.state !== 'day' && item.state !== 'divider').length, conversation, store.me);
     this.loadOlder.hidden = !paging.canLoadOlder;
     this.loadOlder.disabled = paging.loadingOlder;
     setText(this.loadOlder, paging.loadingOlder ? 'Loading…' : 'Load older messages');
+    this.loadNewer.hidden = !paging.canLoadNewer;
+    this.loadNewer.disabled = paging.loadingNewer === true;
+    setText(this.loadNewer, paging.loadingNewer ? 'Loading…' : 'Load newer messages');
     this.renderTyping(store.typists(conversation.key, now));
+
+    // A window of older history (a jump to a message) is read where it is: it
+    // does not follow to the bottom, and the way to the newest stays offered.
+    const wasWindowed = this.windowed && !switched;
+    this.windowed = this.shownWindow !== null;
+    setText(this.jumpLatest, this.windowed ? 'Jump to latest ↓' : 'New messages ↓');
+    if (this.windowed) this.jumpLatest.hidden = false;
 
     // Follow new messages only when the reader was already at the bottom;
     // otherwise keep the row they were looking at where it was (older pages
     // and filled gaps insert above it) and offer a jump to the newest.
-    if (toBottom || wasAtBottom) {
+    if (toBottom || (wasAtBottom && !this.windowed && !wasWindowed)) {
       this.scrollToBottom();
     } else if (anchor && anchor.row.isConnected) {
       const top = this.scroller.getBoundingClientRect().top;
@@ -253,15 +296,21 @@ export class ChatView {
     this.watchNewest(conversation.key);
   }
 
-  /** The rows of a conversation: its messages in seq order with the "new messages" line, then my pending ones. */
-  conversationItems(store, conversation) {
+  /**
+   * The rows of a conversation: its messages in seq order with the "new messages"
+   * line, then my pending ones; a heading before each day, and quick messages of
+   * one sender grouped (see timeline.js). `now` names the days.
+   */
+  conversationItems(store, conversation, now = Date.now()) {
     const seenId = store.seenMessage(conversation.key)?.id ?? null;
     const items = [];
     let divider = conversation.dividerSeq; // placed before the first message after it
     this.items.clear();
+    const span = this.shownWindow;
     for (const message of conversation.inOrder()) {
+      if (span && (message.seq < span.fromSeq || message.seq > span.toSeq)) continue;
       if (divider !== null && message.seq > divider) {
-        items.push({ key: 'divider', state: 'divider' });
+        items.push({ key: 'divider', state: 'divider', breaks: true });
         divider = null;
       }
       const item = messageItem(store, message, seenId);
@@ -269,9 +318,32 @@ export class ChatView {
       items.push(item);
     }
     for (const pending of store.pendingFor(conversation.key)) {
-      items.push({ key: `p:${pending.clientId}`, state: pending.state, pending, from: store.me, body: pending.body, mine: true });
+      items.push({
+        key: `p:${pending.clientId}`, state: pending.state, pending, from: store.me, body: pending.body, mine: true, at: pending.createdAt,
+      });
     }
-    return items;
+    return arrange(items, { now: new Date(now) }).map((laid) => (
+      laid.kind === 'day' ? { key: laid.key, state: 'day', label: laid.label } : Object.assign(laid.entry, { continued: laid.continued })
+    ));
+  }
+
+  /**
+   * Scrolls the row of message `id` to the middle of the list, highlights it for a
+   * moment and gives it focus (so a screen reader lands there). Returns false
+   * when the row is not drawn (yet).
+   */
+  revealMessage(id) {
+    const row = this.messages.querySelector(`.message[data-id="${id}"]`);
+    if (!row) return false;
+    row.scrollIntoView({ block: 'center' });
+    row.tabIndex = -1;
+    // Restart the highlight's animation when the same message is chosen again.
+    row.classList.remove('jumped');
+    void row.offsetWidth;
+    row.classList.add('jumped');
+    row.addEventListener('animationend', () => row.classList.remove('jumped'), { once: true });
+    row.focus({ preventScroll: true });
+    return true;
   }
 
   /** Draws the row of message `id` again from its last item (the actions' state changed). */
@@ -312,13 +384,17 @@ export class ChatView {
     this.title.replaceChildren(before, element('bdi', null, name), after);
   }
 
-  renderStatus(paging, count) {
-    let text = '';
-    if (paging.loadError) text = paging.loadError;
-    else if (!paging.loaded && count === 0) text = 'Loading messages…';
-    else if (paging.loaded && count === 0) text = 'No messages yet. Say hello!';
-    this.status.hidden = text === '';
-    setText(this.status, text);
+  /** Says why the list is empty (loading, an error, nothing written yet), or hides. */
+  renderStatus(paging, count, conversation, me) {
+    let parts = [];
+    if (paging.loadError) parts = [paging.loadError];
+    else if (!paging.loaded && count === 0) parts = ['Loading messages…'];
+    else if (paging.loaded && count === 0) parts = emptyConversation(conversation, me);
+    this.status.hidden = parts.length === 0;
+    const signature = JSON.stringify(parts);
+    if (this.status.dataset.parts === signature) return;
+    this.status.dataset.parts = signature;
+    this.status.replaceChildren(...parts.map((part) => (typeof part === 'string' ? part : element('bdi', null, part.user))));
   }
 
   /** Shows who is typing in the open conversation, each name isolated. */
@@ -359,6 +435,13 @@ export class ChatView {
     // The polite region is never hidden: screen readers only announce changes to
     // a live region they have been watching since it appeared.
     if (notice === this.notice) notice.hidden = false;
+  }
+
+  /** Reads `text` out to screen readers (the page shows nothing): a line added to the polite live region. */
+  announce(text) {
+    this.announcer.append(element('p', null, text));
+    // Only additions are read (aria-atomic is false); keep the last few for context.
+    while (this.announcer.children.length > MAX_NOTICES) this.announcer.firstElementChild.remove();
   }
 
   /** Shows (or with '' clears) an error under the composer. */

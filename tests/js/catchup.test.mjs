@@ -152,3 +152,152 @@ test('older pages are asked from the oldest seq loaded', () => {
   assert.deepEqual(sent.at(-1), { type: 'history', room: 'general', limit: 50, before: 51 });
   assert.equal(catchUp.status(GENERAL).loadingOlder, true);
 });
+
+// ---- jumping to an old message: the window around it ----------------------------
+
+/** `count` messages of general from seq `from` on (ids 100 + seq). */
+function run(from, count) {
+  return Array.from({ length: count }, (_, index) => message(100 + from + index, from + index));
+}
+
+/** A page for bob with general's newest page (seqs 151..200 of 200) loaded. */
+function loadedPage() {
+  const state = page({ rev: 300, lastId: 300 });
+  state.catchUp.ensureLoaded(GENERAL);
+  state.catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(151, 50), has_more: true });
+  return state;
+}
+
+const shownSeqs = (store, status) => store.conversations.get(GENERAL).inOrder()
+  .filter((held) => status.window === null || (held.seq >= status.window.fromSeq && held.seq <= status.window.toSeq))
+  .map((held) => held.seq);
+
+test('a jump to a message already loaded asks nothing', () => {
+  const { catchUp, sent } = loadedPage();
+  const asked = sent.length;
+  assert.equal(catchUp.jumpTo(GENERAL, 160), true);
+  assert.equal(sent.length, asked);
+  assert.equal(catchUp.status(GENERAL).window, null);
+});
+
+test('a jump to a message not loaded asks the page around it and shows it apart from the newest', () => {
+  const { store, catchUp, sent } = loadedPage();
+  assert.equal(catchUp.jumpTo(GENERAL, 57), false);
+  assert.deepEqual(sent.at(-1), { type: 'history', room: 'general', limit: 50, around: 57 });
+  catchUp.historyAnswered(GENERAL, {
+    type: 'history', room: 'general', around: 57, messages: run(32, 50), has_more: true, has_older: true, has_newer: true,
+  });
+  const status = catchUp.status(GENERAL);
+  assert.deepEqual(status.window, { fromSeq: 32, toSeq: 81 });
+  assert.equal(status.canLoadOlder, true);
+  assert.equal(status.canLoadNewer, true);
+  assert.deepEqual(shownSeqs(store, status), run(32, 50).map((held) => held.seq));
+  assert.equal(catchUp.jumpTo(GENERAL, 57), true);
+});
+
+test('live messages during a window are kept, not shown, and there when going to the latest', () => {
+  const { store, catchUp } = loadedPage();
+  catchUp.jumpTo(GENERAL, 57);
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(32, 50), has_older: true, has_newer: true });
+  catchUp.receive({ ...message(301, 201, 301), body: 'live' });
+  assert.equal(shownSeqs(store, catchUp.status(GENERAL)).includes(201), false);
+  catchUp.showLatest(GENERAL);
+  const status = catchUp.status(GENERAL);
+  assert.equal(status.window, null);
+  // The old window is forgotten: what is held runs without a hole to the live message.
+  assert.deepEqual(shownSeqs(store, status), [...run(151, 50).map((held) => held.seq), 201]);
+  assert.equal(store.message(132), null);
+});
+
+test('older and newer pages grow the window; reaching the newest joins the two', () => {
+  const { store, catchUp, sent } = loadedPage();
+  catchUp.jumpTo(GENERAL, 57);
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(32, 50), has_older: true, has_newer: true });
+  catchUp.loadOlder(GENERAL);
+  assert.deepEqual(sent.at(-1), { type: 'history', room: 'general', limit: 50, before: 32 });
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(1, 31), has_more: false });
+  assert.equal(catchUp.status(GENERAL).canLoadOlder, false);
+  assert.equal(catchUp.status(GENERAL).window.fromSeq, 1);
+
+  catchUp.loadNewer(GENERAL);
+  assert.deepEqual(sent.at(-1), { type: 'history', room: 'general', limit: 50, after: 81 });
+  assert.equal(catchUp.status(GENERAL).loadingNewer, true);
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(82, 50), has_more: true });
+  assert.deepEqual(catchUp.status(GENERAL).window, { fromSeq: 1, toSeq: 131 });
+  catchUp.loadNewer(GENERAL);
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(132, 50), has_more: true });
+  const status = catchUp.status(GENERAL);
+  assert.equal(status.window, null);
+  assert.equal(status.canLoadOlder, false);
+  assert.deepEqual(shownSeqs(store, status), run(1, 200).map((held) => held.seq));
+});
+
+test('an around page that reaches the newest messages loaded joins them at once', () => {
+  const { store, catchUp, sent } = loadedPage();
+  catchUp.jumpTo(GENERAL, 140);
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(115, 50), has_older: true, has_newer: true });
+  const status = catchUp.status(GENERAL);
+  assert.equal(status.window, null);
+  assert.deepEqual(shownSeqs(store, status), run(115, 86).map((held) => held.seq));
+  catchUp.loadOlder(GENERAL);
+  assert.deepEqual(sent.at(-1), { type: 'history', room: 'general', limit: 50, before: 115 });
+});
+
+test('a second jump replaces the window and forgets the first one', () => {
+  const { store, catchUp } = loadedPage();
+  catchUp.jumpTo(GENERAL, 30);
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(5, 50), has_older: true, has_newer: true });
+  catchUp.jumpTo(GENERAL, 100);
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(75, 50), has_older: true, has_newer: true });
+  assert.deepEqual(catchUp.status(GENERAL).window, { fromSeq: 75, toSeq: 124 });
+  assert.equal(store.message(105), null); // seq 5, of the first window
+  assert.notEqual(store.message(175), null); // seq 75, of the second
+});
+
+test('a jump from a window to a message of the newest ones goes back to the latest', () => {
+  const { catchUp, sent } = loadedPage();
+  catchUp.jumpTo(GENERAL, 57);
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(32, 50), has_older: true, has_newer: true });
+  const asked = sent.length;
+  assert.equal(catchUp.jumpTo(GENERAL, 190), true);
+  assert.equal(sent.length, asked);
+  assert.equal(catchUp.status(GENERAL).window, null);
+});
+
+test('a jump into a conversation never opened waits for its newest page, then asks around', () => {
+  const { store, catchUp, sent } = page({ rev: 300, lastId: 300 });
+  const RANDOM = roomKey('random');
+  store.setRooms(['general', 'random']);
+  catchUp.ensureLoaded(RANDOM);
+  assert.equal(catchUp.jumpTo(RANDOM, 3), false);
+  assert.deepEqual(sent.at(-1), { type: 'history', room: 'random', limit: 50 });
+  const randomMessage = (id, seq) => ({ ...message(id, seq), room: 'random' });
+  catchUp.historyAnswered(RANDOM, { type: 'history', room: 'random', messages: [randomMessage(290, 90)], has_more: true });
+  assert.deepEqual(sent.at(-1), { type: 'history', room: 'random', limit: 50, around: 3 });
+  catchUp.historyAnswered(RANDOM, {
+    type: 'history', room: 'random', messages: [randomMessage(201, 1), randomMessage(203, 3)], has_older: false, has_newer: true,
+  });
+  assert.deepEqual(catchUp.status(RANDOM).window, { fromSeq: 1, toSeq: 3 });
+  assert.equal(catchUp.status(RANDOM).canLoadOlder, false);
+});
+
+test('an around request lost with its socket is asked again after the next hello', () => {
+  const state = loadedPage();
+  const { catchUp, sent } = state;
+  catchUp.jumpTo(GENERAL, 57);
+  reconnect(state);
+  assert.deepEqual(sent.at(-1), { type: 'history', room: 'general', limit: 50, around: 57 });
+});
+
+test('an older page of a window left before it came is not shown above a hole', () => {
+  const { store, catchUp } = loadedPage();
+  catchUp.jumpTo(GENERAL, 57);
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(32, 50), has_older: true, has_newer: true });
+  catchUp.loadOlder(GENERAL); // before 32, on its way
+  catchUp.showLatest(GENERAL);
+  catchUp.historyAnswered(GENERAL, { type: 'history', room: 'general', messages: run(1, 31), has_more: false });
+  const status = catchUp.status(GENERAL);
+  assert.equal(status.window, null);
+  assert.equal(status.canLoadOlder, true);
+  assert.deepEqual(shownSeqs(store, status), run(151, 50).map((held) => held.seq));
+});

@@ -45,7 +45,7 @@ function message(id, seq, rev, fields = {}) {
 test('every server frame type the page uses has its handler in the table', () => {
   const handlers = frameHandlers({ store: new Store('bob'), catchUp: null });
   assert.deepEqual([...handlers.keys()].sort(), [
-    'ack', 'error', 'hello', 'history', 'message', 'presence', 'read', 'rooms', 'sync', 'typing', 'users',
+    'ack', 'error', 'hello', 'history', 'message', 'notify', 'presence', 'profile', 'read', 'rooms', 'search', 'sync', 'typing', 'users',
   ]);
 });
 
@@ -106,4 +106,22 @@ test('a reconnect hello syncs since the largest rev seen', () => {
   feed({ type: 'hello', user: 'bob', online: ['bob'], rooms: ['general'], last_id: 11, rev: 25, unread: [] });
   assert.deepEqual(events.connected, [true, false]);
   assert.deepEqual(sent.find((frame) => frame.type === 'sync'), { type: 'sync', since: 25 });
+});
+
+test('a search answer goes to the search panel, and an error tells it its search may be refused', () => {
+  const answers = [];
+  const refusals = [];
+  const handlers = frameHandlers({
+    store: new Store('bob'),
+    catchUp: null,
+    notify: () => {},
+    searchAnswered: (frame) => answers.push(frame.q),
+    searchRefused: (text) => refusals.push(text),
+  });
+  handlers.get('search')({ type: 'search', q: 'deploy', messages: [], has_more: false });
+  handlers.get('search')({ type: 'search', q: 'broken' }); // no messages: not an answer
+  handlers.get('error')({ type: 'error', code: 'rate_limited', retry_after: 2 });
+  assert.deepEqual(answers, ['deploy']);
+  assert.equal(refusals.length, 1);
+  assert.match(refusals[0], /too fast/);
 });
