@@ -25,14 +25,6 @@ export function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
 
-/** Shows an ISO time as local time, with the date when it is not today. */
-export function formatTime(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return '';
-  const today = new Date().toDateString() === date.toDateString();
-  return today ? date.toLocaleTimeString() : `${date.toLocaleDateString()} ${date.toLocaleTimeString()}`;
-}
-
 /**
  * Makes `list`'s children match `items` (each with a unique `key`) in order,
  * reusing existing elements so focus, selection and scroll survive a render.

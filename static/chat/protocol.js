@@ -146,7 +146,7 @@ export function newClientId() {
 /** Shows an ISO time as local time of day, or the text itself when it is not a time. */
 function clockTime(iso) {
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleTimeString();
+  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
 }
 
 const ERROR_WORDS = {
