@@ -3,6 +3,7 @@ fails a test whose pages broke the site's Content-Security-Policy or threw.
 """
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -111,3 +112,33 @@ def open_room(page: Page, room: str) -> None:
     """Opens a room from the sidebar."""
     page.click(f'#rooms li[data-room="{room}"]')
     expect(page.locator("#conversation-title")).to_have_text(f"# {room}")
+
+
+class SocketCut:
+    """Puts a page's chat socket behind a proxy the test can cut, refusing reconnects.
+
+    Install it, then reload the page so its socket goes through the proxy.
+    """
+
+    def __init__(self, page: Page) -> None:
+        self.blocked = False
+        self.routes = []
+        page.route_web_socket(re.compile(r"/ws/chat/$"), self._route)
+
+    def _route(self, ws) -> None:
+        if self.blocked:
+            ws.close(code=1011)
+            return
+        self.routes.append((ws, ws.connect_to_server()))
+
+    def cut(self, code: int = 4012) -> None:
+        """Closes the socket as a server restart would (4012: reconnect and sync), and
+        refuses every reconnect until `restore`."""
+        self.blocked = True
+        page_side, server_side = self.routes[-1]
+        server_side.close()
+        page_side.close(code=code)
+
+    def restore(self) -> None:
+        """Lets reconnects through again."""
+        self.blocked = False

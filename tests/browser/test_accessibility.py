@@ -10,6 +10,7 @@ import pytest
 
 from tests.browser.chat_page import (
     Person,
+    SocketCut,
     expect,
     marker,
     message_row,
@@ -200,21 +201,10 @@ def test_reconnecting_banner_has_no_serious_violations(sign_up, axe_source, sche
     say_stored(page, f"before the cut {marker()}")
 
     # Put the socket behind a proxy, cut it, and refuse every reconnect.
-    state = {"blocked": False, "routes": []}
-
-    def route(ws):
-        if state["blocked"]:
-            ws.close(code=1011)
-            return
-        state["routes"].append((ws, ws.connect_to_server()))
-
-    page.route_web_socket(re.compile(r"/ws/chat/$"), route)
+    cut = SocketCut(page)
     page.reload()
     wait_until_connected(page)
-    state["blocked"] = True
-    page_side, server_side = state["routes"][-1]
-    server_side.close()
-    page_side.close(code=4012)
+    cut.cut()
     expect(page.locator("#connection-banner")).to_be_visible()
     expect(page.locator("#connection-banner .connection-retry")).to_be_visible()
     assert_no_blocking(audit(page, axe_source, f"{scheme} reconnecting banner"))

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.chat_page import SocketCut
 from tests.server import PASSWORD, Browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -212,22 +213,11 @@ def test_after_a_dropped_connection_the_page_catches_up_and_sends_what_was_typed
     expect(bob.locator(f"#direct li[data-user={alice_name}]")).to_have_count(0)
 
     # Put bob's socket behind a proxy we can cut, then cut it and refuse reconnects.
-    state = {"blocked": False, "routes": []}
-
-    def route(ws):
-        if state["blocked"]:
-            ws.close(code=1011)
-            return
-        state["routes"].append((ws, ws.connect_to_server()))
-
-    bob.route_web_socket(re.compile(r"/ws/chat/$"), route)
+    cut = SocketCut(bob)
     bob.reload()
     wait_until_connected(bob)
     bob.click(f"#online li[data-user={bob_name}]")  # away from general
-    state["blocked"] = True
-    page_side, server_side = state["routes"][-1]
-    server_side.close()
-    page_side.close(code=4012)  # as after a server restart: reconnect and sync
+    cut.cut()  # as after a server restart: reconnect and sync
 
     banner = bob.locator("#connection-banner")
     expect(banner).to_be_visible()
@@ -240,7 +230,7 @@ def test_after_a_dropped_connection_the_page_catches_up_and_sends_what_was_typed
     say(alice, "missed this in general")
     expect(stored_bodies(alice).last).to_have_text("missed this in general")
 
-    state["blocked"] = False
+    cut.restore()
     # The backoff timer may reconnect on its own at any moment, which hides the
     # button, so press "Try now" from inside the page whenever it shows, until
     # the socket is open again (one click is enough unless a timer raced it).
