@@ -99,6 +99,9 @@ class Message(models.Model):
     mentions = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in", editable=False
     )
+    # The attached files as the wire shows them, in order: [{"id", "name", "size",
+    # "type", "width", "height", "thumb"}]; the Upload rows behind them decide access.
+    attachments = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -232,3 +235,36 @@ class LastSeen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} last seen {self.last_seen:%Y-%m-%d %H:%M}"
+
+
+class Upload(models.Model):
+    """A stored file: uploaded by `owner`, then attached to at most one message.
+
+    An upload never attached is an orphan, removed after a day (`sweep_uploads`).
+    Deleting the row deletes its files from storage once the deletion commits.
+    """
+
+    # The opaque id clients see in URLs and `attachments`; never the primary key.
+    key = models.CharField(max_length=32, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads"
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads"
+    )
+    # The file's name as its owner gave it (shown and offered on download).
+    name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    # The type read from the file's bytes, never the browser's claim.
+    content_type = models.CharField(max_length=100)
+    file = models.FileField(max_length=255)
+    thumb = models.FileField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"

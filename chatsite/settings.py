@@ -287,6 +287,15 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 
+# --- Files: uploads, kept through Django's storage API (docs/files.md) -------
+
+# Local files under MEDIA_ROOT by default (a named volume in docker-compose).
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+CHAT_MAX_UPLOAD_BYTES = _int("CHAT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=1)
+# Behind nginx: Django decides who may fetch a file and answers with an
+# X-Accel-Redirect to this internal location, so nginx sends the bytes.
+CHAT_X_ACCEL_PREFIX = env.str("CHAT_X_ACCEL_PREFIX", default="").strip()
+
 # --- Logging: events, never message bodies ---------------------------------
 
 # Also read by chatsite/server.py (its access log is off at WARNING and above).

@@ -262,3 +262,18 @@ export function renderTokens(tokens) {
 export function bodyNodes(body, options) {
   return renderTokens(tokenize(body, options));
 }
+
+const BYTE_UNITS = ['B', 'KB', 'MB', 'GB'];
+
+// A file's size as people read it: "812 B", "1.4 MB" (powers of 1024, one decimal
+// below ten units).
+export function formatBytes(size) {
+  let value = Math.max(0, Number(size) || 0);
+  let unit = 0;
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const shown = unit === 0 || value >= 10 ? Math.round(value) : Math.round(value * 10) / 10;
+  return `${shown} ${BYTE_UNITS[unit]}`;
+}
