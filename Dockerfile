@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The chat site as one image: `python -m chatsite.server` (uvicorn, with the 64 KiB
 # frame limit that closes with 1009; CHAT_SERVER=daphne in .env switches to daphne) on port 8000, as an unprivileged user.
-# docker-compose.yml runs it behind nginx; README.md "Deployment" has the commands.
+# docker-compose.yml runs it behind Caddy (HTTPS) and nginx; README.md "Deployment"
+# has the commands.
 
 FROM python:3.11-slim-bookworm
 
@@ -17,13 +18,15 @@ RUN groupadd --system --gid 10001 chat \
 
 WORKDIR /app
 
-# Dependencies from the pins in pyproject.toml (the only place they are pinned).
-# `pip install .` builds the packages listed in [tool.setuptools], so those and the
-# README (the package's long description) come first; edits elsewhere keep this layer.
+# Dependencies from the pins in pyproject.toml (the only place they are pinned),
+# with the S3 client, so one image serves uploads from the media volume or from a
+# bucket (CHAT_S3_BUCKET). `pip install .` builds the packages listed in
+# [tool.setuptools], so those and the README (the package's long description) come
+# first; edits elsewhere keep this layer.
 COPY pyproject.toml README.md ./
 COPY chat/ chat/
 COPY chatsite/ chatsite/
-RUN pip install . && rm -rf build ./*.egg-info
+RUN pip install '.[s3]' && rm -rf build ./*.egg-info
 
 # The rest of the tree: manage.py, templates/, static/, deploy/healthcheck.py.
 # The server runs from /app, so this copy (which has templates/ and static/ next to
@@ -36,9 +39,11 @@ COPY . .
 ENV STATIC_ROOT=/app/staticfiles
 RUN SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput -v0
 
-# The mount point of the compose `static` volume, writable by the site's user (an
-# empty named volume takes this directory's owner when it is first mounted).
-RUN mkdir -p /srv/static && chown chat:chat /srv/static
+# The mount points of the compose `static` and `media` volumes, writable by the
+# site's user (an empty named volume takes this directory's owner when it is first
+# mounted). Uploads land in /srv/media unless CHAT_S3_BUCKET names a bucket.
+RUN mkdir -p /srv/static /srv/media && chown chat:chat /srv/static /srv/media
+ENV MEDIA_ROOT=/srv/media
 
 USER chat
 
@@ -51,6 +56,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "deploy/healthcheck.py"]
 
 # Behind nginx: --proxy-headers makes the server take the client's address and scheme
-# from X-Forwarded-For / X-Forwarded-Proto, which deploy/nginx.conf sets. Only nginx
-# can reach port 8000 (compose publishes no port of this service).
+# from X-Forwarded-For / X-Forwarded-Proto, which deploy/nginx.conf sets from what
+# Caddy told it. Only nginx can reach port 8000 (compose publishes no port of this
+# service).
 CMD ["python", "-m", "chatsite.server", "--proxy-headers"]

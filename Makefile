@@ -11,7 +11,8 @@ PORT ?= 8000
 # fresh database and drops it afterwards.
 PG_URL ?= postgres://postgres@127.0.0.1:5432
 
-.PHONY: run test test-postgres-redis install install-test lint format chromium nginx clean
+.PHONY: run test test-postgres-redis install install-test lint format chromium nginx caddy clean
+.PHONY: backup restore
 
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +39,19 @@ run: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) $(PY) -m chatsite.server
 
+## Back up the database of DATABASE_URL and the uploaded files into backups/
+## (chat-<UTC time>.dump or .sqlite3, and chat-<UTC time>-media.tar).
+backup: install
+	DEBUG=$${DEBUG:-1} $(PY) manage.py backup --output-dir backups
+
+## Replace the database and put the files back from a backup (asks first; stop the
+## site before): make restore FILE=backups/chat-<UTC time>.dump
+restore: install
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/chat-<UTC time>.dump" >&2; exit 2; }
+	DEBUG=$${DEBUG:-1} $(PY) manage.py restore "$(FILE)"
+
 ## Lint, then run the whole suite (browser tests included).
-test: install-test node_modules chromium nginx
+test: install-test node_modules chromium nginx caddy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -47,7 +59,7 @@ test: install-test node_modules chromium nginx
 
 ## The whole suite again in Redis mode (a private redis-server per session) on
 ## PostgreSQL (a database created for this run and dropped after it).
-test-postgres-redis: install-test node_modules chromium nginx
+test-postgres-redis: install-test node_modules chromium nginx caddy
 	CHAT_TEST_REDIS=1 DATABASE_URL=$(PG_URL)/chat_run_$$$$ $(PY) -m pytest
 
 ## Benchmark the site against a naive Channels consumer and a raw websockets server
@@ -90,6 +102,22 @@ nginx:
 	    fi; \
 	  else \
 	    echo "The deployment test needs Debian's nginx: run 'sudo apt-get install nginx'." >&2; \
+	    exit 1; \
+	  fi; }
+
+## The HTTPS deployment test runs Debian's caddy in front of that nginx; install it
+## when we may, and stop and disable the system caddy the package may start (it would
+## take ports 80 and 443, which the test never uses).
+caddy:
+	@test -x /usr/bin/caddy || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's caddy for the deployment test..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null; \
+	    if [ -d /run/systemd/system ]; then \
+	      systemctl disable --now caddy >/dev/null 2>&1 || true; \
+	    fi; \
+	  else \
+	    echo "The deployment test needs Debian's caddy: run 'sudo apt-get install caddy'." >&2; \
 	    exit 1; \
 	  fi; }
 

@@ -114,7 +114,7 @@ def history(room_name: str, count: int, senders: int = 10, body_chars: int = 0) 
 
 def _columns() -> dict[str, str]:
     fields = ("sender", "room", "recipient", "direct", "body", "client_id", "seq", "sent_at")
-    fields += ("rev", "deleted", "reactions", "mentioned")
+    fields += ("rev", "deleted", "reactions", "mentioned", "attachments")
     return {name: Message._meta.get_field(name).column for name in fields}
 
 
@@ -134,11 +134,12 @@ def _history_postgresql(
             INSERT INTO {Message._meta.db_table}
                 ({c["sender"]}, {c["room"]}, {c["recipient"]}, {c["direct"]},
                  {c["body"]}, {c["client_id"]}, {c["seq"]}, {c["sent_at"]},
-                 {c["rev"]}, {c["deleted"]}, {c["reactions"]}, {c["mentioned"]})
+                 {c["rev"]}, {c["deleted"]}, {c["reactions"]}, {c["mentioned"]},
+                 {c["attachments"]})
             SELECT (%(senders)s::bigint[])[1 + g %% %(k)s], %(room)s, NULL, NULL,
                    {body}, 'hist-' || g, g,
                    %(start)s::timestamptz + g * interval '1 millisecond',
-                   %(first_rev)s + g - 1, false, '[]'::jsonb, '[]'::jsonb
+                   %(first_rev)s + g - 1, false, '[]'::jsonb, '[]'::jsonb, '[]'::jsonb
             FROM generate_series(1, %(count)s) AS g
             ORDER BY g
             """,
@@ -166,8 +167,9 @@ def _history_sqlite(
     statement = (
         f"INSERT INTO {Message._meta.db_table} ({c['sender']}, {c['room']}, {c['recipient']}, "
         f"{c['direct']}, {c['body']}, {c['client_id']}, {c['seq']}, {c['sent_at']}, "
-        f"{c['rev']}, {c['deleted']}, {c['reactions']}, {c['mentioned']}) "
-        "VALUES (%s, %s, NULL, NULL, %s, %s, %s, %s, %s, 0, '[]', '[]')"
+        f"{c['rev']}, {c['deleted']}, {c['reactions']}, {c['mentioned']}, "
+        f"{c['attachments']}) "
+        "VALUES (%s, %s, NULL, NULL, %s, %s, %s, %s, %s, 0, '[]', '[]', '[]')"
     )
     k = len(sender_ids)
     for low in range(1, count + 1, SQLITE_CHUNK):
@@ -295,7 +297,8 @@ def _search_postgresql(conversations, others, count: int, start: datetime, seed:
             INSERT INTO {Message._meta.db_table}
                 ({c["sender"]}, {c["room"]}, {c["recipient"]}, {c["direct"]},
                  {c["body"]}, {c["client_id"]}, {c["seq"]}, {c["sent_at"]},
-                 {c["rev"]}, {c["deleted"]}, {c["reactions"]}, {c["mentioned"]})
+                 {c["rev"]}, {c["deleted"]}, {c["reactions"]}, {c["mentioned"]},
+                 {c["attachments"]})
             SELECT
                 CASE WHEN (%(directs)s::bigint[])[k] = 0
                      THEN (%(others)s::bigint[])[1 + g %% %(n_others)s]
@@ -312,7 +315,7 @@ def _search_postgresql(conversations, others, count: int, start: datetime, seed:
                    FROM generate_series(1, 3 + (g * 7) %% 12) AS w WHERE g >= 0),
                 'srch-' || g, g / %(k)s + 1,
                 %(start)s::timestamptz + g * interval '1 millisecond',
-                %(first_rev)s + g, false, '[]'::jsonb, '[]'::jsonb
+                %(first_rev)s + g, false, '[]'::jsonb, '[]'::jsonb, '[]'::jsonb
             FROM m ORDER BY g
             """,
             {
@@ -340,8 +343,9 @@ def _search_sqlite(conversations, others, count: int, start: datetime, seed: int
     statement = (
         f"INSERT INTO {Message._meta.db_table} ({c['sender']}, {c['room']}, {c['recipient']}, "
         f"{c['direct']}, {c['body']}, {c['client_id']}, {c['seq']}, {c['sent_at']}, "
-        f"{c['rev']}, {c['deleted']}, {c['reactions']}, {c['mentioned']}) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '[]', '[]')"
+        f"{c['rev']}, {c['deleted']}, {c['reactions']}, {c['mentioned']}, "
+        f"{c['attachments']}) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '[]', '[]', '[]')"
     )
 
     def row(g: int, rev: int) -> tuple:

@@ -198,6 +198,8 @@ def _site_env(**extra: str) -> dict:
     env.update(
         {
             "DEBUG": "0",
+            # The load generator talks to the process itself over plain HTTP.
+            "CHAT_PLAIN_HTTP": "1",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             # The load generator is a few users doing what a crowd does: one sends
             # hundreds of messages a second, pages history back to back, opens a

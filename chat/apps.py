@@ -16,7 +16,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         """Connects signals, and hands the plumbing the features' callbacks."""
-        from chat import presence, selectors, signals
+        from chat import presence, rooms, selectors, signals
         from chat.db import db_call
         from chat.realtime import fanout, layers, sockets
 
@@ -27,7 +27,8 @@ class ChatConfig(AppConfig):
         presence.on_presence_change(presence.announce)
         # A burst of presence frames becomes one online list per socket.
         fanout.on_burst(presence.PRESENCE_BURST, presence.online_list_text)
-        fanout.set_room_reader(db_call(selectors.room_names, concurrent=True))
+        # Every room with its members: each socket picks the rooms its user may see.
+        fanout.set_room_reader(db_call(rooms.room_access, concurrent=True))
         sockets.set_session_check(
             lambda sessions: db_call(selectors.sessions_ended, concurrent=True)(sessions=sessions)
         )

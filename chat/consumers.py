@@ -13,7 +13,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import groups, handlers
+from chat import groups, handlers, logcontext
 from chat.db import db_call
 from chat.errors import OUTAGES
 from chat.messaging import reads
@@ -24,6 +24,7 @@ from chat.realtime import sockets
 from chat.realtime.fanout import get_fanout
 from chat.realtime.layers import layer_generation
 from chat.realtime.outbox import Outbox, abort_transport, run_eagerly
+from chat.rooms import room_names_of
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.username = user.get_username()
         self.session_key = self.scope["session"].session_key
         self.socket_id = uuid.uuid4().hex
+        logcontext.bind_socket(self.socket_id)  # its log lines name it
         self.outbox = Outbox(
             self.base_send,
             max_queued=settings.CHAT_SEND_QUEUE_CHARS,
@@ -133,7 +135,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.member_of = personal
         await fanout.join(self, personal)
         # Read once joined to the everyone group, which carries changes of the list.
-        self.rooms = await fanout.room_names()
+        self.rooms = room_names_of(await fanout.rooms(), user_id=self.user_id)
         rooms = {groups.room_group(name) for name in self.rooms}
         # Join before reading `last_id`, so every later message arrives live.
         self.member_of = personal | rooms
@@ -245,7 +247,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Room list changes --------------------------------------------------------
 
     def rooms_changed(self) -> None:
-        """Follows a change of the room list: joins new rooms, leaves removed ones."""
+        """Follows a change of the room list: joins rooms new to this user, leaves the others."""
         # Events arrive on the fan-out's task; socket work must not hold it up.
         task = asyncio.ensure_future(self._follow_rooms())
         self._tasks.add(task)
@@ -254,7 +256,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _follow_rooms(self) -> None:
         try:
             fanout = get_fanout()
-            rooms = await fanout.room_names()
+            rooms = room_names_of(await fanout.rooms(), user_id=self.user_id)
             wanted = {groups.room_group(name) for name in rooms}
             current = {group for group in self.member_of if group.startswith("room.")}
             if self.gone:

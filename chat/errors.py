@@ -4,6 +4,7 @@ Services and selectors raise `ChatError`; each edge answers it its own way (the
 socket with an `error` frame, a view with a 4xx), so every caller reuses the rules.
 """
 
+from datetime import datetime
 from enum import StrEnum
 
 from django.db import DatabaseError
@@ -26,6 +27,10 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"
+    # An attachment of a `send` that is not one of the sender's unattached uploads.
+    BAD_ATTACHMENT = "bad_attachment"
+    # A `send`, `edit` or `react` of a user staff muted; the frame tells `until` when.
+    MUTED = "muted"
 
 
 class ChatError(Exception):
@@ -39,6 +44,7 @@ class ChatError(Exception):
         client_id: str | None = None,
         retry_after: float | None = None,
         message_id: int | None = None,
+        until: datetime | None = None,
     ) -> None:
         super().__init__(detail)
         self.code = code
@@ -46,6 +52,7 @@ class ChatError(Exception):
         self.client_id = client_id
         self.retry_after = retry_after
         self.message_id = message_id
+        self.until = until
 
 
 class AccountEnded(Exception):

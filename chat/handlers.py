@@ -22,13 +22,16 @@ from chat.messaging.read_state import read_mark
 from chat.messaging.search import message_search
 from chat.messaging.store import Posted
 from chat.messaging.typing import typing_announce, typing_recipient
+from chat.moderation import mute_set, user_deactivate
 from chat.presence import get_presence, presence_idle, presence_profile
 from chat.protocol import (
     CloseCode,
+    Deactivate,
     Delete,
     Edit,
     History,
     Idle,
+    Mute,
     Notify,
     Ping,
     Profile,
@@ -40,9 +43,11 @@ from chat.protocol import (
     Typing,
     Users,
     ack_frame,
+    deactivate_frame,
     error_frame,
     history_frame,
     message_frame,
+    mute_frame,
     notify_frame,
     parse_client_frame,
     pong_frame,
@@ -339,3 +344,25 @@ async def on_profile(socket: Socket, frame: Profile) -> None:
 async def on_ping(socket: Socket, frame: Ping) -> None:
     """Answers `pong`."""
     socket.send_frame(pong_frame())
+
+
+@handles(Mute)
+async def on_mute(socket: Socket, frame: Mute) -> None:
+    """Staff: mutes a user in a room or everywhere for a while (0 minutes lifts it)."""
+    if not socket.user.is_staff:
+        raise ChatError(ErrorCode.FORBIDDEN, "only staff may mute")
+    with unavailable_on_outage("muting"):
+        until = await db_call(mute_set)(
+            actor=socket.user, username=frame.user, minutes=frame.minutes, room=frame.room
+        )
+    socket.send_frame(mute_frame(user=frame.user, room=frame.room, until=until))
+
+
+@handles(Deactivate)
+async def on_deactivate(socket: Socket, frame: Deactivate) -> None:
+    """Staff: deactivates an account; its sockets close on every process."""
+    if not socket.user.is_staff:
+        raise ChatError(ErrorCode.FORBIDDEN, "only staff may deactivate accounts")
+    with unavailable_on_outage("deactivating"):
+        await db_call(user_deactivate)(actor=socket.user, username=frame.user)
+    socket.send_frame(deactivate_frame(user=frame.user))

@@ -84,6 +84,13 @@ def _own_origin(scope) -> str | None:
     # The server sets the scheme: wss for TLS, or from X-Forwarded-Proto with
     # --proxy-headers (uvicorn; daphne leaves it out, which means ws).
     secure = scope.get("scheme", "ws") in ("wss", "https")
+    if settings.SECURE_PROXY_SSL_HEADER:
+        # As Django's request.is_secure(): the front server's header, when it sent one.
+        header, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        name = header.removeprefix("HTTP_").replace("_", "-").lower().encode("latin-1")
+        forwarded = _single_header(scope, name)
+        if forwarded is not None:
+            secure = forwarded.split(",", 1)[0].strip() == secure_value
     return f"{'https' if secure else 'http'}://{host}"
 
 

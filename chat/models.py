@@ -25,6 +25,10 @@ class Room(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # The seq of the newest message; the row is locked while a message is added.
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # A room with members is private to them; a room without members is open to all.
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="private_rooms"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -268,3 +272,64 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key})"
+
+
+class Mute(models.Model):
+    """A user kept from writing until `until`: in one room, or everywhere (no room)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mutes"
+    )
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    until = models.DateTimeField()
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "room"], condition=Q(room__isnull=False), name="mute_room"
+            ),
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(room__isnull=True), name="mute_everywhere"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = f"#{self.room}" if self.room_id else "everywhere"
+        return f"{self.user} muted {where} until {self.until:%Y-%m-%d %H:%M}"
+
+
+class ModerationAction(models.Model):
+    """A record of one staff action: who did what to whom, and when."""
+
+    class Kind(models.TextChoices):
+        DELETE = "delete", "Deleted a message"
+        MUTE = "mute", "Muted a user"
+        UNMUTE = "unmute", "Lifted a mute"
+        DEACTIVATE = "deactivate", "Deactivated a user"
+        MEMBERS = "members", "Changed a room's members"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text too, so the record survives the deletion of the accounts it names.
+    actor_name = models.CharField(max_length=150)
+    target_name = models.CharField(max_length=150, blank=True)
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message_id = models.BigIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=255, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.kind} {self.target_name}"

@@ -27,6 +27,10 @@ MAX_CURSOR = 2**63 - 1
 
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
+# A `send` names at most this many uploads, each by its id: URL-safe base64 characters.
+MAX_ATTACHMENTS = 10
+ATTACHMENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
 # A word of a search: letters and digits of any script (`\w` without the underscore).
 SEARCH_WORD = re.compile(r"[^\W_]+")
 
@@ -65,12 +69,14 @@ class ProtocolError(ChatError):
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """`send`: post `body` to `room`, or directly to the user `to`."""
+    """`send`: post `body` (and my uploads `attachments`) to `room`, or directly to `to`."""
 
     body: str
     client_id: str
     room: str | None = None
     to: str | None = None
+    # The ids of my own unattached uploads, in the order the message shows them.
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +197,26 @@ class Profile:
     user: str
 
 
+# A mute lasts 0 (lifted) to 43200 minutes (30 days).
+MAX_MUTE_MINUTES = 30 * 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """`mute` (staff): keep `user` from writing in `room`, or everywhere, for `minutes`; 0 lifts."""
+
+    user: str
+    minutes: int
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deactivate:
+    """`deactivate` (staff, an extension): end `user`'s account; their sockets close."""
+
+    user: str
+
+
 ClientFrame = (
     Send
     | History
@@ -206,6 +232,8 @@ ClientFrame = (
     | Notify
     | Idle
     | Profile
+    | Mute
+    | Deactivate
 )
 
 MAX_EMOJI_CHARS = 16
@@ -263,13 +291,18 @@ def _optional_str(frame: dict, key: str, client_id: str | None = None) -> str | 
     return value
 
 
-def _body(frame: dict, client_id: str | None) -> str:
-    """Reads a message body: stripped, visible, and at most MAX_BODY_CHARS long."""
+def _body(frame: dict, client_id: str | None, *, blank_ok: bool = False) -> str:
+    """Reads a message body: stripped, visible, and at most MAX_BODY_CHARS long.
+
+    With `blank_ok`, a blank body reads as "" (the caller decides whether that may stand).
+    """
     body = frame.get("body")
     if not isinstance(body, str):
         raise _bad("'body' must be a string", client_id)
     body = body.strip()
     if is_blank(body):
+        if blank_ok:
+            return ""
         raise ProtocolError(ErrorCode.EMPTY, "the message is empty", client_id=client_id)
     if len(body) > MAX_BODY_CHARS:
         raise ProtocolError(
@@ -295,6 +328,27 @@ def _exactly_one(frame: dict, first: str, second: str, client_id: str | None = N
         raise _bad(f"give exactly one of '{first}' and '{second}'", client_id)
 
 
+def _attachments(frame: dict, client_id: str) -> tuple[str, ...]:
+    """Reads the upload ids a `send` attaches: none, or 1 to MAX_ATTACHMENTS distinct ids.
+
+    Whether each id is one of the sender's unattached uploads is the store's to say.
+    """
+    ids = frame.get("attachments")
+    if ids is None:
+        return ()
+    if (
+        not isinstance(ids, list)
+        or not 1 <= len(ids) <= MAX_ATTACHMENTS
+        or not all(isinstance(i, str) and ATTACHMENT_ID_PATTERN.fullmatch(i) for i in ids)
+        or len(set(ids)) != len(ids)
+    ):
+        raise _bad(
+            f"'attachments' must be a list of 1 to {MAX_ATTACHMENTS} different upload ids",
+            client_id,
+        )
+    return tuple(ids)
+
+
 def _parse_send(frame: dict) -> Send:
     client_id = _valid_client_id(frame)
     if client_id is None:
@@ -302,7 +356,13 @@ def _parse_send(frame: dict) -> Send:
     _exactly_one(frame, "room", "to", client_id)
     room = _optional_str(frame, "room", client_id)
     to = _optional_str(frame, "to", client_id)
-    return Send(body=_body(frame, client_id), client_id=client_id, room=room, to=to)
+    attachments = _attachments(frame, client_id)
+    # Files may go alone: then the body may be blank, or left out.
+    if attachments and frame.get("body") is None:
+        body = ""
+    else:
+        body = _body(frame, client_id, blank_ok=bool(attachments))
+    return Send(body=body, client_id=client_id, room=room, to=to, attachments=attachments)
 
 
 def _parse_history(frame: dict) -> History:
@@ -368,7 +428,8 @@ def _message_id(frame: dict) -> int:
 def _parse_edit(frame: dict) -> Edit:
     message_id = _message_id(frame)
     try:
-        body = _body(frame, None)
+        # A blank body may stand only on a message with files: the service decides.
+        body = _body(frame, None, blank_ok=True)
     except ProtocolError as error:
         error.message_id = message_id  # the refusal names the message it was for
         raise
@@ -431,6 +492,20 @@ def _parse_notify(frame: dict) -> Notify:
     return Notify(room=room, with_=with_, level=level)
 
 
+def _username(frame: dict) -> str:
+    user = frame.get("user")
+    if not isinstance(user, str) or not user:
+        raise _bad("'user' must be a username")
+    return user
+
+
+def _parse_mute(frame: dict) -> Mute:
+    minutes = _optional_cursor(frame, "minutes", high=MAX_MUTE_MINUTES)
+    if minutes is None:
+        raise _bad(f"'minutes' is required: 1 to {MAX_MUTE_MINUTES}, or 0 to lift the mute")
+    return Mute(user=_username(frame), minutes=minutes, room=_optional_str(frame, "room"))
+
+
 _PARSERS = {
     "send": _parse_send,
     "history": _parse_history,
@@ -446,6 +521,8 @@ _PARSERS = {
     "notify": _parse_notify,
     "idle": _parse_idle,
     "profile": _parse_profile,
+    "mute": _parse_mute,
+    "deactivate": lambda frame: Deactivate(user=_username(frame)),
 }
 
 
@@ -494,6 +571,9 @@ class StoredMessage:
     # [{"emoji": "👍", "users": ["alice"]}], as stored; usernames as mentioned, in order.
     reactions: tuple[dict[str, Any], ...] = ()
     mentions: tuple[str, ...] = ()
+    # [{"id", "name", "size", "type", "width", "height", "thumb"}], as stored, in order;
+    # width and height for images only, "thumb" whether a thumbnail exists.
+    attachments: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,9 +618,39 @@ def message_frame(message: StoredMessage) -> dict[str, Any]:
             "deleted": message.deleted,
             "reactions": list(message.reactions),
             "mentions": list(message.mentions),
+            "attachments": [attachment_entry(stored) for stored in message.attachments],
         }
     )
     return frame
+
+
+def upload_urls(upload_id: str) -> tuple[str, str]:
+    """Returns the addresses of an upload's file and of its thumbnail.
+
+    The same as the routes `upload-file` and `upload-thumb` (a test holds them equal).
+    """
+    return f"/uploads/{upload_id}/", f"/uploads/{upload_id}/thumb/"
+
+
+def attachment_entry(stored: dict[str, Any]) -> dict[str, Any]:
+    """Builds one entry of a message's `attachments` from its stored form.
+
+    `thumb_url` only when a thumbnail exists; `width` and `height` only for images.
+    """
+    url, thumb_url = upload_urls(stored["id"])
+    entry = {
+        "id": stored["id"],
+        "name": stored["name"],
+        "size": stored["size"],
+        "type": stored["type"],
+        "url": url,
+    }
+    if stored.get("thumb"):
+        entry["thumb_url"] = thumb_url
+    for key in ("width", "height"):
+        if stored.get(key) is not None:
+            entry[key] = stored[key]
+    return entry
 
 
 def hello_frame(
@@ -738,7 +848,27 @@ def error_frame(error: ChatError) -> dict[str, Any]:
         frame["id"] = error.message_id
     if error.retry_after is not None:
         frame["retry_after"] = error.retry_after
+    if error.until is not None:
+        frame["until"] = format_time(error.until)
     return frame
+
+
+def mute_frame(*, user: str, room: str | None, until: datetime | None) -> dict[str, Any]:
+    """Builds the answer to a staff `mute`: who, where (`room` or null for everywhere), until.
+
+    `until` is null when the mute was lifted.
+    """
+    return {
+        "type": "mute",
+        "user": user,
+        "room": room,
+        "until": format_time(until) if until else None,
+    }
+
+
+def deactivate_frame(*, user: str) -> dict[str, Any]:
+    """Builds the answer to a staff `deactivate`: the account has ended."""
+    return {"type": "deactivate", "user": user}
 
 
 def pong_frame() -> dict[str, Any]:

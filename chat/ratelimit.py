@@ -1,7 +1,7 @@
 """Rate limits per user, shared by all of a user's sockets (and processes, with Redis):
-messages (CHAT_RATE_LIMIT), reads (CHAT_READ_RATE_LIMIT: history, sync, search) and
-socket handshakes (CHAT_CONNECT_RATE_LIMIT); and sign-ups per client address
-(CHAT_SIGNUP_RATE_LIMIT).
+messages (CHAT_RATE_LIMIT), reads (CHAT_READ_RATE_LIMIT: history, sync, search),
+socket handshakes (CHAT_CONNECT_RATE_LIMIT) and uploads (CHAT_UPLOAD_RATE_LIMIT);
+and sign-ups per client address (CHAT_SIGNUP_RATE_LIMIT).
 """
 
 import logging
@@ -13,11 +13,13 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
+from chat import metrics
+
 logger = logging.getLogger(__name__)
 
 _limiter: MovingWindowRateLimiter | None = None
 _items: dict[str, RateLimitItemPerSecond] = {}
-_signup_limiter: strategies.MovingWindowRateLimiter | None = None
+_sync_limiter: strategies.MovingWindowRateLimiter | None = None
 
 
 def _storage() -> Storage:
@@ -42,6 +44,7 @@ async def _check(kind: str, rate: tuple[int, int] | None, user_id: int) -> float
     key = str(user_id)
     if await _limiter.hit(item, kind, key):
         return None
+    metrics.RATE_LIMITED.labels(kind).inc()
     stats = await _limiter.get_window_stats(item, kind, key)
     return round(max(stats.reset_time - time.time(), 0.1), 1)
 
@@ -61,35 +64,46 @@ async def connect_rate_check(*, user_id: int) -> float | None:
     return await _check("connects", settings.CHAT_CONNECT_RATE_LIMIT, user_id)
 
 
-def signup_rate_check(*, address: str) -> float | None:
-    """Counts one sign-up attempt from `address`; returns seconds to wait when over, else None."""
-    global _signup_limiter
-    if settings.CHAT_SIGNUP_RATE_LIMIT is None:
+def _sync_check(kind: str, rate: tuple[int, int] | None, key: str) -> float | None:
+    """Counts one `kind` action of `key` from a plain Django view; seconds to wait when over."""
+    global _sync_limiter
+    if rate is None:
         return None
-    if _signup_limiter is None:
-        # Sign-up is a plain Django view, so this one uses the synchronous API.
+    if _sync_limiter is None:
+        # Views are synchronous, so these counts use the synchronous API.
         shared = settings.REDIS_URL
         backend = (
             storage.RedisStorage(shared, wrap_exceptions=True)
             if shared
             else storage.MemoryStorage()
         )
-        _signup_limiter = strategies.MovingWindowRateLimiter(backend)
-    item = RateLimitItemPerSecond(*settings.CHAT_SIGNUP_RATE_LIMIT)
+        _sync_limiter = strategies.MovingWindowRateLimiter(backend)
+    item = RateLimitItemPerSecond(*rate)
     try:
-        if _signup_limiter.hit(item, "signup", address):
+        if _sync_limiter.hit(item, kind, key):
             return None
-        stats = _signup_limiter.get_window_stats(item, "signup", address)
+        stats = _sync_limiter.get_window_stats(item, kind, key)
     except StorageError as exc:
-        # A guard, not a dependency: with Redis away, sign-up stays open.
-        logger.warning("sign-up limit not counted: %s", exc.__class__.__name__)
+        # A guard, not a dependency: with Redis away, the view stays open.
+        logger.warning("%s limit not counted: %s", kind, exc.__class__.__name__)
         return None
+    metrics.RATE_LIMITED.labels(kind).inc()
     return max(stats.reset_time - time.time(), 1.0)
+
+
+def signup_rate_check(*, address: str) -> float | None:
+    """Counts one sign-up attempt from `address`; returns seconds to wait when over, else None."""
+    return _sync_check("signup", settings.CHAT_SIGNUP_RATE_LIMIT, address)
+
+
+def upload_rate_check(*, user_id: int) -> float | None:
+    """Counts one upload of the user; returns seconds to wait when over the limit, else None."""
+    return _sync_check("uploads", settings.CHAT_UPLOAD_RATE_LIMIT, str(user_id))
 
 
 def reset_rate_limits() -> None:
     """Forgets every count (tests, reconfiguration)."""
-    global _limiter, _signup_limiter
+    global _limiter, _sync_limiter
     _limiter = None
     _items.clear()
-    _signup_limiter = None
+    _sync_limiter = None

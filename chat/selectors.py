@@ -8,15 +8,16 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils.crypto import constant_time_compare
 
 from chat.models import Room
+from chat.rooms import rooms_visible_to
 
 
-def room_names() -> list[str]:
-    """Lists every room's name, sorted."""
-    return list(Room.objects.order_by("name").values_list("name", flat=True))
+def room_names(*, user_id: int) -> list[str]:
+    """Lists the names of the rooms the user may see, sorted."""
+    return list(rooms_visible_to(user_id=user_id).order_by("name").values_list("name", flat=True))
 
 
 def room_get(*, name: str) -> Room | None:
-    """Finds a room by name."""
+    """Finds a room by name, whoever may see it (for staff; users go through chat.rooms)."""
     return Room.objects.filter(name=name).first()
 
 

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
     """Serves the chat page; the socket brings everything else."""
-    return render(request, "chat/index.html")
+    return render(request, "chat/index.html", {"max_upload_bytes": settings.CHAT_MAX_UPLOAD_BYTES})
 
 
 def signup(request: HttpRequest) -> HttpResponse:

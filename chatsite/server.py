@@ -69,6 +69,8 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
         server_header=False,
         access_log=not quiet,
         log_level="warning" if quiet else "info",
+        # LOG_FORMAT=json: uvicorn's lines go through the site's JSON handler too.
+        log_config=None if settings.LOG_FORMAT == "json" else uvicorn.config.LOGGING_CONFIG,
         # A burst of handshakes must not overflow the kernel's accept queue.
         backlog=2048,
     )

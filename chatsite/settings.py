@@ -3,13 +3,16 @@
 Every knob an operator may turn is listed in README.md's configuration table.
 """
 
+import importlib.util
 import re
 from datetime import timedelta
 from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -110,6 +113,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Ahead of all: scrapers reach /metrics at each process's own address (chat/metrics_view.py).
+    "chat.metrics_view.MetricsMiddleware",
+    # First: every answer, the HTTPS redirect included, carries the request id.
+    "chat.logcontext.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -231,14 +238,22 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 SESSION_COOKIE_AGE = _int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14, minimum=60)
-SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", False)
-SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 0)
+# HTTPS by default: with DEBUG off, TLS ends at the front server, which says so in
+# X-Forwarded-Proto; cookies travel over HTTPS only, browsers are told to stay on
+# HTTPS (HSTS) and plain HTTP is redirected. CHAT_PLAIN_HTTP=1 turns all of it off,
+# for a trusted network without TLS; each variable below still overrides its part.
+CHAT_PLAIN_HTTP = _bool("CHAT_PLAIN_HTTP", False)
+_https = not DEBUG and not CHAT_PLAIN_HTTP
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", _https)
+CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", _https)
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", _https)
+SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 365 * 24 * 60 * 60 if _https else 0)
+# Subdomains and the browsers' preload list stay the operator's choice (W005, W021).
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
-if _bool("SECURE_PROXY_SSL_HEADER", False):
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+if _bool("SECURE_PROXY_SSL_HEADER", _https):
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and overwrites
+    # whatever a client sent): Django, and the websocket origin check, believe it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Health probes talk plain HTTP to the process itself, behind the proxy.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -295,6 +310,60 @@ CHAT_MAX_UPLOAD_BYTES = _int("CHAT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=
 # Behind nginx: Django decides who may fetch a file and answers with an
 # X-Accel-Redirect to this internal location, so nginx sends the bytes.
 CHAT_X_ACCEL_PREFIX = env.str("CHAT_X_ACCEL_PREFIX", default="").strip()
+# An image is decoded only up to this many pixels (all frames of an animation
+# together); a larger one is refused before its pixels are read.
+CHAT_MAX_IMAGE_PIXELS = _int("CHAT_MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
+# Uploads one user may make, `N/Ss`; `off` disables the limit.
+CHAT_UPLOAD_RATE_LIMIT = _rate("CHAT_UPLOAD_RATE_LIMIT", "30/60s")
+
+# Or an S3-compatible bucket (docs/files.md, "S3-compatible storage"). Objects stay
+# private: no ACL is sent (the bucket's private default holds), and Django still
+# checks every download and streams it, so no bucket URL ever reaches a browser.
+# Credentials come the standard AWS way (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+# or an instance role), never from this file.
+CHAT_S3_BUCKET = env.str("CHAT_S3_BUCKET", default="").strip()
+if CHAT_S3_BUCKET:
+    if CHAT_X_ACCEL_PREFIX:
+        raise ImproperlyConfigured(
+            "CHAT_X_ACCEL_PREFIX and CHAT_S3_BUCKET cannot both be set: nginx can only "
+            "send files from its own disk. Leave CHAT_X_ACCEL_PREFIX empty with S3."
+        )
+    if importlib.util.find_spec("storages") is None or importlib.util.find_spec("boto3") is None:
+        raise ImproperlyConfigured(
+            "CHAT_S3_BUCKET needs django-storages and boto3: pip install '.[s3]'"
+        )
+    _s3_endpoint = env.str("CHAT_S3_ENDPOINT_URL", default="").strip() or None
+    if _s3_endpoint and not re.match(r"https?://", _s3_endpoint):
+        raise ImproperlyConfigured(
+            f"CHAT_S3_ENDPOINT_URL must start with http:// or https://; got {_s3_endpoint!r}"
+        )
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": CHAT_S3_BUCKET,
+                "endpoint_url": _s3_endpoint,
+                "region_name": env.str("CHAT_S3_REGION", default="").strip() or None,
+                "default_acl": None,
+                # url() would only ever give a signed, expiring link, never a public one.
+                "querystring_auth": True,
+                # A download is fetched whole before it is streamed; past 2 MiB it
+                # waits in a temporary file instead of memory.
+                "max_memory_size": 2 * 1024 * 1024,
+            },
+        },
+        "staticfiles": global_settings.STORAGES["staticfiles"],
+    }
+
+# --- Metrics: GET /metrics for Prometheus (docs/operations.md) ------------------
+
+# The bearer token a scraper must send; unset, /metrics does not exist (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="").strip() or None
+if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be at least 16 characters long (a random string); "
+        f"got {len(METRICS_TOKEN)}"
+    )
 
 # --- Logging: events, never message bodies ---------------------------------
 
@@ -306,13 +375,43 @@ if CHAT_LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         f"got {CHAT_LOG_LEVEL!r}"
     )
 
+# plain: one readable line per event; json: one JSON object per line, for a log
+# collector, with the request id (HTTP) or socket id (websocket) of the event.
+LOG_FORMAT = env.str("LOG_FORMAT", default="").strip().lower() or "plain"
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json; got {LOG_FORMAT!r}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "chat.logcontext.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+            # uvicorn's copy of each message with terminal colours in it.
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
+    # The root logger is left alone (a test's log capture lives there); each logger
+    # that speaks in production gets the one handler, so Django's warnings and the
+    # server's lines come out in the same format as the chat's events.
     "loggers": {
         "chat": {"handlers": ["console"], "level": CHAT_LOG_LEVEL},
+        "django": {"handlers": ["console"], "level": "INFO"},
+        # LOG_FORMAT=json only: otherwise uvicorn installs its own (chatsite/server.py).
+        "uvicorn": {"handlers": ["console"], "level": "INFO"},
+        "asyncio": {"handlers": ["console"], "level": "WARNING"},
         # Failed logins and lockouts (usernames and addresses masked by axes).
         "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },

@@ -9,6 +9,7 @@ its visibility (headless Chromium never hides a page), and the fading highlight
 of a search result is held still for the moment of its photograph.
 """
 
+import io
 import re
 import shutil
 import subprocess
@@ -19,9 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from PIL import Image, ImageDraw  # noqa: E402
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright  # noqa: E402
 
 from tests.browser.conftest import CHROMIUM_ARGS  # noqa: E402
+from tests.browser.test_file_display import send_files, upload  # noqa: E402
 from tests.server import PASSWORD, Database, ServerProcess, base_env  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -400,6 +403,53 @@ def admin(site: Site) -> None:
     shot(page, "11-admin")
 
 
+def beach_photo() -> bytes:
+    """A 1600x1000 JPEG drawn with Pillow: sky, sun, sea and sand."""
+    width, height = 1600, 1000
+    image = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(image)
+    for y in range(height * 3 // 5):
+        shade = y / (height * 3 // 5)
+        draw.line([(0, y), (width, y)], fill=(int(90 + 120 * shade), int(150 + 80 * shade), 235))
+    draw.ellipse((1100, 140, 1300, 340), fill=(255, 214, 120))
+    draw.rectangle((0, height * 3 // 5, width, height * 4 // 5), fill=(28, 110, 170))
+    sand = [(0, height * 4 // 5), (width, height * 3 // 4), (width, height), (0, height)]
+    draw.polygon(sand, fill=(236, 214, 170))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def agenda_pdf() -> bytes:
+    """A one-page PDF drawn with Pillow: the agenda the message sends along."""
+    page = Image.new("RGB", (595, 842), "white")
+    draw = ImageDraw.Draw(page)
+    lines = ["Offsite agenda", "", "09:30  Coffee", "10:00  Release retro", "12:30  Lunch"]
+    for number, line in enumerate(lines):
+        draw.text((60, 80 + 28 * number), line, fill="black")
+    out = io.BytesIO()
+    page.save(out, "PDF", resolution=72)
+    return out.getvalue()
+
+
+def files(site: Site, pages: dict[str, Page]) -> None:
+    """12. bob asks alice for the offsite photos: her answer brings a photo and a PDF."""
+    alice, bob = pages["alice"], pages["bob"]
+    bob.fill("#search", "")  # what bob searched for in 6 is done with
+    open_direct(bob, "alice")
+    say(bob, "Did anyone take pictures at the offsite?")
+    photo = upload(alice, "offsite-beach.jpg", "image/jpeg", beach_photo())
+    pdf = upload(alice, "offsite-agenda.pdf", "application/pdf", agenda_pdf())
+    send_files(alice, {"to": "bob"}, photo, pdf, body="Here you go, and the agenda for next time.")
+    row = bob.locator("#messages .message[data-id]").last
+    image = row.locator(".attachment-thumb img")
+    expect(image).to_have_attribute("alt", "offsite-beach.jpg")
+    bob.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    expect(row.locator(".attachment-file .attachment-name")).to_have_text("offsite-agenda.pdf")
+    settle(bob)
+    shot(bob, "12-files")
+
+
 def create_staff(server: ServerProcess) -> None:
     """Creates the staff account with Django's createsuperuser, against the server's database."""
     env = {
@@ -455,6 +505,7 @@ def main() -> None:
             run(rate_limited, site, pages)
             run(phone, site)
             run(admin, site)
+            run(files, site, pages)
             browser.close()
     except Exception:
         print(f"--- server log ({server.log.name}) ---\n{server.output()[-4000:]}", file=sys.stderr)

@@ -228,3 +228,16 @@ def _release_test_database(django_db_setup, django_db_blocker):
     except OperationalError:
         # No test used the database, so it was never created: nothing to release.
         return
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    """Hashes passwords cheaply, for tests about something else than hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """A file storage of the test's own, so what was stored can be checked on disk."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT

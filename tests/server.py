@@ -70,6 +70,11 @@ class Database:
             self._dir.cleanup()
 
 
+# Uploads of the run's server processes: one private directory, shared by the
+# processes of a test as the deployment's volume is, never the checkout's media/.
+MEDIA_ROOT = tempfile.mkdtemp(prefix="chat-server-media-")
+
+
 def base_env(**extra: str) -> dict:
     """The environment of a server process: production-like, rate limits off unless given."""
     env = {
@@ -81,11 +86,14 @@ def base_env(**extra: str) -> dict:
         {
             "SECRET_KEY": "server-test-secret-key",
             "DEBUG": "0",
+            # The tests talk to the process itself over plain HTTP.
+            "CHAT_PLAIN_HTTP": "1",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CHAT_RATE_LIMIT": "off",
             # Counted (the code runs) but never reached by the suite's sign-ups.
             "CHAT_SIGNUP_RATE_LIMIT": "100000/3600s",
             "PYTHONUNBUFFERED": "1",
+            "MEDIA_ROOT": MEDIA_ROOT,
         }
     )
     env.update(extra)

@@ -5,6 +5,8 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-suite-only-secret-key")
+# The test client speaks plain HTTP; tests/test_settings_production.py covers HTTPS.
+os.environ.setdefault("CHAT_PLAIN_HTTP", "1")
 
 from chatsite.settings import *  # noqa: F403
 

@@ -44,6 +44,7 @@ async def test_room_message_is_acked_and_reaches_every_member(people, connect):
             "deleted": False,
             "reactions": [],
             "mentions": [],
+            "attachments": [],
         }
         assert message["rev"] >= 1
     assert await _count(room__name="general") == 1

@@ -23,13 +23,20 @@ async def alice(make_user):
 
 
 async def opens(
-    user, *, origin: bytes | None, host: bytes = HOST, path: str = "/ws/chat/", scheme=None
+    user,
+    *,
+    origin: bytes | None,
+    host: bytes = HOST,
+    path: str = "/ws/chat/",
+    scheme=None,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
 ) -> bool:
     """Tries a handshake as `user`; tells whether the socket opened (and closes it again)."""
     client = await sync_to_async(login_client)(user)
     headers = [
         (b"host", host),
         (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+        *extra,
     ]
     if origin is not None:
         headers.append((b"origin", origin))
@@ -87,6 +94,17 @@ async def test_a_host_outside_allowed_hosts_is_not_the_sites_own_origin(alice):
 async def test_over_tls_the_sites_own_origin_is_its_https_origin(alice):
     assert await opens(alice, origin=b"https://127.0.0.1", scheme="wss")
     assert not await opens(alice, origin=b"http://127.0.0.1", scheme="wss")
+
+
+async def test_behind_a_tls_proxy_the_forwarded_proto_makes_the_own_origin_https(alice, settings):
+    # daphne puts no scheme in a socket's scope; Django's SECURE_PROXY_SSL_HEADER decides.
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    tls = ((b"x-forwarded-proto", b"https"),)
+    assert await opens(alice, origin=b"https://127.0.0.1", extra=tls)
+    assert not await opens(alice, origin=b"http://127.0.0.1", extra=tls)
+    plain = ((b"x-forwarded-proto", b"http"),)
+    assert await opens(alice, origin=b"http://127.0.0.1", extra=plain)
+    assert not await opens(alice, origin=b"https://127.0.0.1", extra=plain)
 
 
 async def test_a_csrf_trusted_origin_opens_a_socket_on_its_exact_scheme_host_and_port(

@@ -1,8 +1,10 @@
-"""Production settings: `check --deploy` passes given the HTTPS variables and fails
-without them; the abuse limits are read from the environment; HTTPS behind a proxy.
+"""Production settings: `check --deploy` is clean with only SECRET_KEY and ALLOWED_HOSTS
+(HTTPS by default), CHAT_PLAIN_HTTP opts out; the abuse limits are read from the
+environment; HTTPS behind a proxy, with the health probe still answered over plain HTTP.
 """
 
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import sys
 import pytest
 from django.test import Client
 
+from tests.server import Browser, ServerProcess
 from tests.test_settings import REPO, clean_environment, refusal
 
 PRODUCTION = {
@@ -49,12 +52,33 @@ def test_check_deploy_passes_with_production_settings():
     assert "no issues" in result.stdout
 
 
-def test_check_deploy_fails_without_the_https_settings():
+# Only these two: HSTS for subdomains and preloading stay the operator's choice.
+OPERATORS_CHOICE = {"security.W005", "security.W021"}
+
+
+def warnings_of(result: subprocess.CompletedProcess) -> set[str]:
+    """The check ids `check --deploy` reported."""
+    return set(re.findall(r"\((\w+\.\w+)\)", result.stderr + result.stdout))
+
+
+def test_check_deploy_is_clean_with_only_secret_key_and_allowed_hosts():
+    result = check_deploy(
+        {"SECRET_KEY": PRODUCTION["SECRET_KEY"], "ALLOWED_HOSTS": "chat.example.com"}
+    )
+    assert warnings_of(result) == OPERATORS_CHOICE, result.stderr
+
+
+def test_check_deploy_names_every_https_setting_after_opting_out():
     bare = {k: v for k, v in PRODUCTION.items() if k not in HTTPS_VARIABLES}
-    result = check_deploy(bare)
+    result = check_deploy({**bare, "CHAT_PLAIN_HTTP": "1"})
     assert result.returncode != 0
-    for warning in ("W004", "W008", "W012", "W016"):  # HSTS, redirect, two cookies
-        assert f"security.{warning}" in result.stderr
+    # HSTS (and so neither of its two options), the redirect, the two cookies.
+    assert warnings_of(result) == {
+        "security.W004",
+        "security.W008",
+        "security.W012",
+        "security.W016",
+    }
 
 
 def test_check_deploy_fails_with_a_short_secret_key():
@@ -81,6 +105,12 @@ print(json.dumps({
     "lockout_seconds": settings.AXES_COOLOFF_TIME.total_seconds(),
     "signup_rate": settings.CHAT_SIGNUP_RATE_LIMIT,
     "proxy_header": settings.SECURE_PROXY_SSL_HEADER,
+    "https": [
+        settings.SESSION_COOKIE_SECURE,
+        settings.CSRF_COOKIE_SECURE,
+        settings.SECURE_SSL_REDIRECT,
+        settings.SECURE_HSTS_SECONDS,
+    ],
 }))
 """
 
@@ -103,7 +133,8 @@ def test_abuse_limits_have_safe_defaults():
         "failure_limit": 5,
         "lockout_seconds": 900.0,
         "signup_rate": [20, 3600],
-        "proxy_header": None,
+        "proxy_header": ["HTTP_X_FORWARDED_PROTO", "https"],
+        "https": [True, True, True, 365 * 24 * 60 * 60],
     }
 
 
@@ -120,7 +151,43 @@ def test_abuse_limits_are_read_from_the_environment():
         "lockout_seconds": 60.0,
         "signup_rate": None,
         "proxy_header": ["HTTP_X_FORWARDED_PROTO", "https"],
+        "https": [True, True, True, 365 * 24 * 60 * 60],
     }
+
+
+# --- HTTPS by default, and the way out ------------------------------------------
+
+YEAR = 365 * 24 * 60 * 60
+
+
+@pytest.mark.parametrize(
+    ("env", "proxy_header", "https"),
+    [
+        ({}, ["HTTP_X_FORWARDED_PROTO", "https"], [True, True, True, YEAR]),
+        ({"CHAT_PLAIN_HTTP": "1"}, None, [False, False, False, 0]),
+        ({"DEBUG": "1"}, None, [False, False, False, 0]),
+        (
+            {"SECURE_HSTS_SECONDS": "600"},
+            ["HTTP_X_FORWARDED_PROTO", "https"],
+            [True, True, True, 600],
+        ),
+        # A variable of its own still overrides its part, either way.
+        (
+            {"SECURE_SSL_REDIRECT": "0", "SECURE_PROXY_SSL_HEADER": "0"},
+            None,
+            [True, True, False, YEAR],
+        ),
+        (
+            {"CHAT_PLAIN_HTTP": "1", "SESSION_COOKIE_SECURE": "1"},
+            None,
+            [True, False, False, 0],
+        ),
+    ],
+    ids=["default", "plain-http", "debug", "hsts-tuned", "old-overrides", "one-back-on"],
+)
+def test_https_is_on_unless_debug_or_plain_http(env, proxy_header, https):
+    read = read_settings(env)
+    assert (read["proxy_header"], read["https"]) == (proxy_header, https)
 
 
 @pytest.mark.parametrize(
@@ -134,6 +201,8 @@ def test_abuse_limits_are_read_from_the_environment():
         ("SECURE_HSTS_SECONDS", "a year"),
         ("SESSION_COOKIE_SECURE", "sometimes"),
         ("CHAT_LOG_LEVEL", "LOUD"),
+        ("CHAT_PLAIN_HTTP", "perhaps"),
+        ("LOG_FORMAT", "xml"),
     ],
 )
 def test_bad_security_setting_stops_start_up_naming_the_variable(name, value):
@@ -185,3 +254,22 @@ def test_health_probe_over_plain_http_is_not_redirected(behind_proxy, settings):
     settings.REDIS_URL = None
     response = Client(HTTP_HOST="chat.example.com").get("/healthz")
     assert response.status_code == 200
+
+
+@pytest.mark.server
+def test_a_server_left_at_the_defaults_redirects_plain_http_but_not_its_health_probe(
+    site_database, suite_redis_url
+):
+    extra = {"REDIS_URL": suite_redis_url} if suite_redis_url else {}
+    # base_env opts the suite's servers out; this one runs as deployed.
+    server = ServerProcess(site_database, CHAT_PLAIN_HTTP="", **extra).start()
+    try:
+        browser = Browser(server.url)
+        status, headers, _ = browser.get("/accounts/login/")
+        assert status == 301
+        assert headers["Location"] == f"https://127.0.0.1:{server.port}/accounts/login/"
+        # What the container's healthcheck does: plain HTTP to the process itself.
+        status, _, body = browser.get("/healthz")
+        assert (status, json.loads(body)["status"]) == (200, "ok")
+    finally:
+        server.stop()

@@ -18,11 +18,13 @@ from redis.exceptions import RedisError
 
 from chat.errors import OUTAGES, AccountEnded, ChatError, ErrorCode
 from chat.messaging import reads
+from chat.messaging.attachments import uploads_delete_for_message
 from chat.messaging.events import message_events
 from chat.messaging.mentions import mentioned_users
 from chat.messaging.search import search_index_update
 from chat.messaging.store import order_lock, take_revs
-from chat.models import Message
+from chat.models import Message, ModerationAction
+from chat.moderation import mute_refuse, record
 from chat.protocol import StoredMessage
 from chat.realtime.publish import publish_many
 
@@ -46,10 +48,16 @@ class Change:
 
 
 def message_edit(*, user_id: int, message_id: int, body: str, as_staff: bool = False) -> Change:
-    """Replaces the body of the user's own message (staff in the admin: any message)."""
+    """Replaces the body of the user's own message (staff in the admin: any message).
+
+    An empty body stands only on a message with files, which still say something.
+    """
 
     def edit(message: Message) -> bool:
         _refuse_unless_changeable(message, user_id, as_staff=as_staff)
+        mute_refuse(user_id=user_id, room_id=message.room_id, message_id=message.pk)
+        if not body and not message.attachments:
+            raise ChatError(ErrorCode.EMPTY, "the message is empty", message_id=message.pk)
         if message.body == body:
             return False
         mentioned = mentioned_users([body])[0]
@@ -64,7 +72,7 @@ def message_edit(*, user_id: int, message_id: int, body: str, as_staff: bool = F
 
 
 def message_delete(*, user_id: int, message_id: int, as_staff: bool = False) -> Change:
-    """Deletes a message, leaving a tombstone: its id and seq stay, its text is gone.
+    """Deletes a message, leaving a tombstone: its id and seq stay, its text and files are gone.
 
     The user's own message; with `as_staff`, anyone's.
     """
@@ -77,6 +85,17 @@ def message_delete(*, user_id: int, message_id: int, as_staff: bool = False) -> 
         message.mentioned = []
         message.mentions.clear()
         search_index_update(messages=[(message.pk, "")])  # the text leaves the index too
+        message.attachments = []
+        uploads_delete_for_message(message_id=message.pk)
+        if message.sender_id != user_id:
+            # Only staff get this far with someone else's message: a moderation action.
+            record(
+                kind=ModerationAction.Kind.DELETE,
+                actor=get_user_model().objects.get(pk=user_id),
+                target_name=message.sender.get_username() if message.sender_id else "",
+                room=message.room,
+                message_id=message.pk,
+            )
         return True
 
     return _change(user_id=user_id, message_id=message_id, apply=delete, as_staff=as_staff)
@@ -92,6 +111,7 @@ def message_react(*, user_id: int, message_id: int, emoji: str, on: bool) -> Cha
             raise ChatError(
                 ErrorCode.FORBIDDEN, "a deleted message takes no reactions", message_id=message.pk
             )
+        mute_refuse(user_id=user_id, room_id=message.room_id, message_id=message.pk)
         reactions = [dict(entry, users=list(entry["users"])) for entry in message.reactions]
         entry = next((e for e in reactions if e["emoji"] == emoji), None)
         if on:
@@ -151,6 +171,7 @@ def _change(
                             "deleted",
                             "reactions",
                             "mentioned",
+                            "attachments",
                             "rev",
                         ]
                     )
@@ -190,3 +211,27 @@ def _locked(user_id: int, message_id: int, *, as_staff: bool) -> Message:
     if message is None:
         raise ChatError(ErrorCode.NOT_FOUND, f"no message {message_id}", message_id=message_id)
     return message
+
+
+def message_attachment_remove(
+    *, user_id: int, message_id: int, key: str, as_staff: bool = False
+) -> Change:
+    """Takes one file off a message (its sender's; with `as_staff`, anyone's) and deletes it.
+
+    The message takes a new revision, so open pages drop the file live; a message
+    left with neither text nor files becomes a tombstone, as if deleted.
+    """
+
+    def remove(message: Message) -> bool:
+        _refuse_unless_changeable(message, user_id, as_staff=as_staff)
+        kept = [entry for entry in message.attachments if entry.get("id") != key]
+        if kept == message.attachments:
+            return False
+        message.attachments = kept
+        message.uploads.filter(key=key).delete()
+        if not kept and not message.body:
+            message.deleted = True
+            message.reactions = []
+        return True
+
+    return _change(user_id=user_id, message_id=message_id, apply=remove, as_staff=as_staff)

@@ -8,7 +8,7 @@ so each tab and device notifies (and counts) the same way.
 import logging
 
 from asgiref.sync import async_to_sync
-from django.db.models import F
+from django.db.models import F, Q
 from redis.exceptions import RedisError
 
 from chat import groups
@@ -16,7 +16,8 @@ from chat.errors import ChatError, ErrorCode
 from chat.models import NotificationLevel
 from chat.protocol import DEFAULT_NOTIFY_LEVEL, Notify, notify_frame
 from chat.realtime.publish import publish
-from chat.selectors import room_get, user_get
+from chat.rooms import room_visible_get, rooms_visible_to
+from chat.selectors import user_get
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def notify_level_set(*, user, room: str | None, with_: str | None, level: str) -
     published (Redis may be away: the level is stored all the same).
     """
     if room is not None:
-        found = room_get(name=room)
+        found = room_visible_get(user_id=user.pk, name=room)
         if found is None:
             raise ChatError(ErrorCode.NOT_FOUND, f"no room named {room!r}")
         where = {"room": found, "peer": None}
@@ -55,8 +56,10 @@ def notify_level_set(*, user, room: str | None, with_: str | None, level: str) -
 
 def notify_levels_for_user(*, user_id: int) -> list[Notify]:
     """Lists the user's levels that are not the default: rooms by name, then people."""
+    # A private room the user has left keeps their level, but not in their sight.
+    seen = Q(room__isnull=True) | Q(room__in=rooms_visible_to(user_id=user_id))
     rows = (
-        NotificationLevel.objects.filter(user_id=user_id)
+        NotificationLevel.objects.filter(seen, user_id=user_id)
         .annotate(room_name=F("room__name"), peer_name=F("peer__username"))
         .order_by(F("room_name").asc(nulls_last=True), "peer_name")
         .values_list("room_name", "peer_name", "level")

@@ -17,7 +17,8 @@ from chat.messaging import reads
 from chat.models import ReadPosition, Room
 from chat.protocol import read_frame
 from chat.realtime.publish import frame_events, publish_many
-from chat.selectors import room_get, user_get
+from chat.rooms import room_for_user
+from chat.selectors import user_get
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +30,7 @@ def read_mark(*, user, room: str | None, with_: str | None, seq: int) -> int | N
     or None when it did not move; a move is published to whoever must hear it.
     """
     if room is not None:
-        found = room_get(name=room)
-        if found is None:
-            raise ChatError(ErrorCode.UNKNOWN_ROOM, f"no room named {room!r}")
+        found = room_for_user(user_id=user.pk, name=room)
         where, last_seq, other = {"room_id": found.pk}, found.last_seq, None
     else:
         other = user_get(username=with_, active_only=False)

@@ -1,7 +1,7 @@
 """Reading messages back: history pages, sync pages, and the visibility rules behind them.
 
-A user sees every room message and the direct messages they sent or received;
-nothing here ever returns another pair's direct messages.
+A user sees the messages of the rooms they may see (chat/rooms.py) and the direct
+messages they sent or received; nothing here ever returns another pair's direct messages.
 """
 
 from datetime import datetime
@@ -12,9 +12,10 @@ from django.db.models import Count, Q, QuerySet
 from chat.errors import ChatError, ErrorCode
 from chat.last_seen import last_seen_many
 from chat.messaging.notify_levels import notify_levels_for_user
-from chat.models import DirectConversation, Message, ReadPosition, Room
+from chat.models import DirectConversation, Message, ReadPosition
 from chat.protocol import SYNC_PAGE_SIZE, Notify, StoredMessage, Unread
-from chat.selectors import room_get, user_get
+from chat.rooms import room_for_user, rooms_visible_to
+from chat.selectors import user_get
 
 _FIELDS = (
     "id",
@@ -30,6 +31,7 @@ _FIELDS = (
     "deleted",
     "reactions",
     "mentioned",
+    "attachments",
 )
 
 
@@ -52,6 +54,7 @@ def _from_row(row: dict) -> StoredMessage:
         deleted=row["deleted"],
         reactions=tuple(row["reactions"]),
         mentions=tuple(row["mentioned"]),
+        attachments=tuple(row["attachments"]),
     )
 
 
@@ -114,13 +117,16 @@ def message_page(
 
 
 def _visible_to(user_id: int) -> QuerySet:
+    # A former member's own messages in a private room are gone from them with the room.
     return Message.objects.filter(
-        Q(room__isnull=False) | Q(sender_id=user_id) | Q(recipient_id=user_id)
+        Q(room__in=rooms_visible_to(user_id=user_id))
+        | Q(room__isnull=True, sender_id=user_id)
+        | Q(recipient_id=user_id)
     )
 
 
 def messages_visible_to(*, user_id: int) -> QuerySet:
-    """Returns every message the user may see: rooms, and their own direct messages."""
+    """Returns every message the user may see: their rooms', and their own direct messages."""
     return _visible_to(user_id)
 
 
@@ -203,13 +209,10 @@ def conversation_of(
     """Returns (room id, direct conversation id) of a room, or of the user's one with `with_`.
 
     Both are None for two users who never wrote to each other. Raises ChatError
-    for an unknown room or user.
+    for an unknown room or user; a room the user may not see is unknown.
     """
     if room is not None:
-        found = room_get(name=room)
-        if found is None:
-            raise ChatError(ErrorCode.UNKNOWN_ROOM, f"no room named {room!r}")
-        return found.pk, None
+        return room_for_user(user_id=user_id, name=room).pk, None
     # A deactivated user's past conversation stays readable.
     other = user_get(username=with_, active_only=False)
     if other is None:
@@ -266,6 +269,7 @@ def stored(message: Message) -> StoredMessage:
         deleted=message.deleted,
         reactions=tuple(message.reactions),
         mentions=tuple(message.mentioned),
+        attachments=tuple(message.attachments),
     )
 
 
@@ -308,7 +312,9 @@ def unread_for_user(*, user_id: int) -> list[Unread]:
     }
     conversations = [
         (room_id, None, name, None, last_seq)
-        for room_id, name, last_seq in Room.objects.values_list("id", "name", "last_seq")
+        for room_id, name, last_seq in rooms_visible_to(user_id=user_id).values_list(
+            "id", "name", "last_seq"
+        )
     ]
     directs = list(
         DirectConversation.objects.filter(

@@ -16,12 +16,16 @@ from django.contrib.auth import get_user_model
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from chat import metrics
 from chat.errors import OUTAGES, AccountEnded, ChatError, ErrorCode
 from chat.messaging import reads
+from chat.messaging.attachments import attachment_list, uploads_attach, uploads_for_batch
 from chat.messaging.mentions import mentioned_users
 from chat.messaging.search import search_index_update
 from chat.models import Counter, DirectConversation, Message, Room
+from chat.moderation import mute_check_many, muted_error
 from chat.protocol import Send, StoredMessage, is_storable
+from chat.rooms import rooms_hidden_from
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +89,8 @@ def message_store_many(*, sends: list[tuple[Any, Send]]) -> list[Posted | Except
     ChatError (unknown room or user), AccountEnded (its sender was deactivated
     or deleted), or an outage met after the sends before it were stored. Only an
     outage before anything was stored is raised, for the whole batch.
+    A send's attachments must be its sender's own unattached uploads, named by
+    no earlier send of the batch; otherwise it is refused with `bad_attachment`.
     """
     return _store(sends, each_alone_on_failure=True)
 
@@ -101,7 +107,8 @@ def _store(
     # Text no database can store never gets as far as a query, where it would fail
     # the batch (the socket refuses it already; other callers may not).
     for index, (_, send) in enumerate(sends):
-        if not all(map(is_storable, (send.body, send.client_id, send.room or "", send.to or ""))):
+        texts = (send.body, send.client_id, send.room or "", send.to or "", *send.attachments)
+        if not all(map(is_storable, texts)):
             client_id = send.client_id if is_storable(send.client_id) else None
             results[index] = ChatError(
                 ErrorCode.BAD_FRAME,
@@ -117,12 +124,22 @@ def _store(
     )
     previous = reads.messages_by_client_id(keys={(u.pk, s.client_id) for u, s in readable})
     rooms = {r.name: r for r in Room.objects.filter(name__in={s.room for _, s in readable})}
+    # A private room is, to a sender who is not its member, a room that does not exist.
+    hidden = rooms_hidden_from(pairs={(u.pk, s.room) for u, s in readable if s.room in rooms})
     recipients = {
         user.get_username(): user
         for user in get_user_model().objects.filter(
             username__in={s.to for _, s in readable if s.to is not None}, is_active=True
         )
     }
+    # Staff mutes of these senders here: one query for the batch, every process sees them.
+    muted = mute_check_many(
+        places={
+            (u.pk, rooms[s.room].pk if s.room is not None else None)
+            for u, s in readable
+            if s.room is None or s.room in rooms
+        }
+    )
     first: dict[tuple[int, str], int] = {}  # the position that stores each key
     for index, (sender, send) in enumerate(sends):
         key = (sender.pk, send.client_id)
@@ -134,7 +151,7 @@ def _store(
             results[index] = Posted(message=previous[key], created=False)
         elif key in first:
             continue  # a repeat inside this batch: answered below, once the first is stored
-        elif send.room is not None and send.room not in rooms:
+        elif send.room is not None and (send.room not in rooms or (sender.pk, send.room) in hidden):
             results[index] = ChatError(
                 ErrorCode.UNKNOWN_ROOM, f"no room named {send.room!r}", client_id=send.client_id
             )
@@ -142,6 +159,10 @@ def _store(
             results[index] = ChatError(
                 ErrorCode.UNKNOWN_USER, f"no user named {send.to!r}", client_id=send.client_id
             )
+        elif (
+            until := muted.get((sender.pk, rooms[send.room].pk if send.room is not None else None))
+        ) is not None:
+            results[index] = muted_error(until, client_id=send.client_id)
         else:
             first[key] = index
 
@@ -150,6 +171,7 @@ def _store(
         try:
             with transaction.atomic():
                 stored = _insert(batch, rooms, recipients)
+            metrics.MESSAGES_STORED.inc(sum(isinstance(r, Posted) for r in stored.values()))
         except SEND_FAILURES:
             if not each_alone_on_failure:
                 raise
@@ -212,9 +234,20 @@ def _stored_meanwhile(sender, send: Send, failure: Exception) -> Posted | ChatEr
     )
 
 
-def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
-    """Inserts the batch in the current transaction: seqs without gaps, ids in commit order."""
+def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted | ChatError]:
+    """Inserts the batch in the current transaction: seqs without gaps, ids in commit order.
+
+    A send refused for its attachments gets its ChatError instead, and takes no seq.
+    """
     _lock_message_ids()
+    # The uploads of every send, read and locked in one query (after the order lock,
+    # which every other writer of messages takes first too).
+    claims = uploads_for_batch(batch=batch)
+    refused = {index: claim for index, claim in claims.items() if isinstance(claim, ChatError)}
+    if refused:
+        batch = [entry for entry in batch if entry[0] not in refused]
+        if not batch:
+            return dict(refused)
     # Direct conversations: one row per pair, created on the first message.
     pairs = {
         reads.direct_pair(sender.pk, recipients[send.to].pk)
@@ -245,7 +278,7 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
     first_rev = take_revs(len(batch))
     mentioned = mentioned_users([send.body for _, _, send in batch])
     messages = []
-    for position, (_, sender, send) in enumerate(batch):
+    for position, (index, sender, send) in enumerate(batch):
         key = conversation(sender, send)
         seq, next_seq[key] = next_seq[key], next_seq[key] + 1
         recipient = recipients.get(send.to) if send.to is not None else None
@@ -261,6 +294,7 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
                 sent_at=now,
                 rev=first_rev + position,
                 mentioned=list(mentioned[position]),
+                attachments=attachment_list(claims.get(index, [])),
             )
         )
     # Rows are inserted in batch order, so ids (and revs) rise with seq inside each
@@ -272,7 +306,14 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
         for message, users in zip(messages, mentioned, strict=True)
         for user_id in users.values()
     )
-    posted = {}
+    uploads_attach(
+        attached=[
+            (message, claims[index])
+            for (index, _, _), message in zip(batch, messages, strict=True)
+            if index in claims
+        ]
+    )
+    posted: dict[int, Posted | ChatError] = dict(refused)
     for (index, sender, send), message in zip(batch, messages, strict=True):
         recipient = message.recipient
         posted[index] = Posted(
@@ -287,6 +328,7 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted]:
                 to=recipient.get_username() if recipient else None,
                 rev=message.rev,
                 mentions=tuple(message.mentioned),
+                attachments=tuple(message.attachments),
             ),
             created=True,
             recipient_id=recipient.pk if recipient else None,

@@ -4,6 +4,20 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# Kept here rather than imported: a migration must not change when the code does.
+FTS_TABLE = "chat_message_search"
+
+
+def restore_search_trigger(apps, schema_editor) -> None:
+    # SQLite adds the column by rebuilding the message table, which drops the
+    # trigger of 0004 that takes a removed row out of the search index.
+    if schema_editor.connection.vendor == "sqlite":
+        table = apps.get_model("chat", "Message")._meta.db_table
+        schema_editor.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_forget AFTER DELETE ON {table} "
+            f"BEGIN DELETE FROM {FTS_TABLE} WHERE rowid = old.id; END"
+        )
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -12,11 +26,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # Unapplied, the column goes by the same rebuild: the trigger comes back then too.
+        migrations.RunPython(migrations.RunPython.noop, restore_search_trigger),
         migrations.AddField(
             model_name="message",
             name="attachments",
             field=models.JSONField(blank=True, default=list, editable=False),
         ),
+        migrations.RunPython(restore_search_trigger, migrations.RunPython.noop),
         migrations.CreateModel(
             name="Upload",
             fields=[

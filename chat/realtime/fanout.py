@@ -21,6 +21,7 @@ from typing import Protocol
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
+from chat import metrics
 from chat.groups import EVERYONE
 from chat.realtime.background import repeat
 from chat.realtime.layers import layer_ready
@@ -34,11 +35,14 @@ FRAMES_PER_BURST_WINDOW = 5
 
 # Set at start-up (chat.apps): what reads the room list, and the summary of each
 # named burst (a frame's text, or None to send the frames one by one after all).
-_room_reader: Callable[[], Awaitable[list[str]]] | None = None
+# The room list is each room's name with its member ids (None: open to everyone);
+# the fan-out only keeps it, and each socket picks its own rooms from it.
+RoomList = list[tuple[str, frozenset[int] | None]]
+_room_reader: Callable[[], Awaitable[RoomList]] | None = None
 _summaries: dict[str, Callable[[], Awaitable[str | None]]] = {}
 
 
-def set_room_reader(reader: Callable[[], Awaitable[list[str]]]) -> None:
+def set_room_reader(reader: Callable[[], Awaitable[RoomList]]) -> None:
     """Sets the function that reads the room list (cached per process by the fan-out)."""
     global _room_reader
     _room_reader = reader
@@ -87,7 +91,7 @@ class Fanout:
         self._rooms: asyncio.Future | None = None
         self._renewal: asyncio.Task | None = None
 
-    async def room_names(self) -> list[str]:
+    async def rooms(self) -> RoomList:
         """The room list, read once while this process hears of its changes.
 
         Valid only while the process is subscribed to the everyone group, which
@@ -228,6 +232,7 @@ def _push_all(sockets: Iterable[Socket], text: str, except_user: str | None = No
             continue
         try:
             socket.push(text)
+            metrics.DELIVERIES.inc()
         except Exception:
             logger.exception("queuing a frame on a socket of %s failed", socket.username)
 

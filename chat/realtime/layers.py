@@ -22,6 +22,8 @@ from channels_redis.pubsub import (
 from channels_redis.utils import _wrap_close, decode_hosts
 from redis.exceptions import RedisError
 
+from chat import metrics
+
 logger = logging.getLogger(__name__)
 
 _listeners: list[Callable[[], None]] = []
@@ -44,6 +46,7 @@ def layer_generation() -> int:
 def _notify() -> None:
     global _generation
     _generation += 1
+    metrics.layer_reconnected()
     logger.warning("channel layer reconnected to Redis: live frames may have been lost")
     for listener in _listeners:
         try:

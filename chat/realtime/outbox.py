@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from functools import partial
 from typing import Any
 
+from chat import metrics
+
 logger = logging.getLogger(__name__)
 
 # A queued close: (code,) after the frames queued before it.
@@ -97,6 +99,7 @@ class Outbox:
             if self._queued > self.max_queued:
                 self.give_up(f"more than {self.max_queued} characters queued")
             return
+        metrics.FRAMES_SENT.inc()
         self._start({"type": "websocket.send", "text": text})
 
     def close(self, code: int) -> None:
@@ -113,6 +116,7 @@ class Outbox:
         """Stops writing to a socket that cannot keep up, and tells the owner once."""
         if self.closed:
             return
+        metrics.slow_socket_closed()
         self.gone()
         self._on_too_slow(reason)
 
@@ -154,6 +158,7 @@ class Outbox:
                 else:
                     self._queued -= len(item)
                     message = {"type": "websocket.send", "text": item}
+                    metrics.FRAMES_SENT.inc()
                 async with asyncio.timeout(self.stall_seconds):
                     await self._send(message)
             if message["type"] == "websocket.close":

@@ -13,6 +13,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from chat import metrics
 from chat.groups import EVERYONE
 from chat.protocol import encode
 from chat.realtime.layers import group_send_many
@@ -62,7 +63,8 @@ async def publish(
 
 async def publish_many(events: list[tuple[str, dict]]) -> None:
     """Sends several (group, event) pairs in one round trip where the layer can, in order."""
-    await group_send_many(get_channel_layer(), events)
+    with metrics.PUBLISH_SECONDS.time():
+        await group_send_many(get_channel_layer(), events)
 
 
 def publish_after_commit(groups: Iterable[str], frame: dict[str, Any]) -> None:

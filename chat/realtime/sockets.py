@@ -12,6 +12,7 @@ from typing import Protocol
 
 from django.conf import settings
 
+from chat import metrics
 from chat.errors import OUTAGES
 from chat.protocol import CloseCode
 from chat.realtime.background import repeat
@@ -56,11 +57,17 @@ def register(socket: OpenSocket) -> None:
     task = _watches.get(loop)
     if task is None or task.done():
         _watches[loop] = loop.create_task(_watch_sessions())
+    metrics.keep_reporting()
 
 
 def forget(socket: OpenSocket) -> None:
     """Stops counting a socket as open."""
     _open.discard(socket)
+
+
+def open_sockets() -> list[OpenSocket]:
+    """This process's open sockets."""
+    return list(_open)
 
 
 def resync_all() -> None:

@@ -4,8 +4,11 @@
 
 import { Announcer, noticeOf } from './announce.js';
 import { CatchUp } from './catchup.js';
+import { ComposerFiles, carriesFiles, filesOf } from './composer-files.js';
 import { frameHandlers } from './handlers.js';
+import { ImageViewer } from './image-viewer.js';
 import { peopleToMention } from './mentions.js';
+import { StaffMenu, moderationNotice, mutedText } from './moderation.js';
 import { Notices, isLevel } from './notices.js';
 import { sidebarOrder, stepConversation } from './keyboard.js';
 import { IdleReporter, idleFrame, profileFrame, watchPresence } from './presence.js';
@@ -17,6 +20,7 @@ import { SearchPanel } from './search-panel.js';
 import { ChatSocket, CloseCode } from './socket.js';
 import { Store } from './store.js';
 import { TypingNotifier } from './typing.js';
+import { UploadQueue } from './uploads.js';
 import { ChatView } from './view.js';
 
 const LOGIN_URL = '/accounts/login/?next=/';
@@ -75,6 +79,17 @@ function startChat(root) {
       if (key !== null) openConversation(key);
     },
   });
+  // The files of the message being written: uploaded at once, sent with it as attachments.
+  const composerForm = document.getElementById('composer-form');
+  const maxUploadBytes = Number.parseInt(composerForm.dataset.maxUploadBytes, 10);
+  const uploads = new UploadQueue({
+    maxBytes: Number.isInteger(maxUploadBytes) && maxUploadBytes > 0 ? maxUploadBytes : null,
+    onChange: () => filesChanged(),
+  });
+  const composerFiles = new ComposerFiles(document.getElementById('composer-files'), uploads, {
+    removed: () => view.focusComposer(),
+    announce: (text) => view.announce(text),
+  });
   // New messages are read out through a polite live region, a busy room summed up.
   const announcer = new Announcer((text) => view.announce(text));
 
@@ -97,6 +112,16 @@ function startChat(root) {
     send: (idle) => store.knowsAway && socket.send(idleFrame(idle)),
     isHidden: () => document.visibilityState === 'hidden',
   });
+  // Staff only: mute or deactivate a person from the online list or one of their messages.
+  const staffMenu = new StaffMenu({ onlineList: document.getElementById('online'), messageList: document.getElementById('messages') }, {
+    send: (frame) => socket.send(frame),
+    isStaff: () => store.staff,
+    me: () => store.me,
+    room: () => (store.active !== null && parseKey(store.active).kind === 'room' ? parseKey(store.active).name : null),
+    senderOf: (id) => store.message(id),
+  });
+  // A thumbnail in the message list opens its image in the viewer.
+  new ImageViewer().watch(document.getElementById('messages'));
   const searchPanel = new SearchPanel({
     send: (frame) => catchUp.ready && socket.send(frame),
     jump: jumpTo,
@@ -153,6 +178,8 @@ function startChat(root) {
       notices.showLevel(store.active !== null && store.hasLevels ? store.levelOf(store.active) : null);
       const paging = store.active === null ? null : catchUp.status(store.active);
       view.renderConversation(store, paging, { now: Date.now(), toBottom: options.toBottom });
+      staffMenu.decorate();
+      showSendState();
       // A search result waits for its row (its page may still be on the way).
       if (jumpTarget !== null && (jumpTarget.key !== store.active || view.revealMessage(jumpTarget.id))) jumpTarget = null;
     };
@@ -220,6 +247,13 @@ function startChat(root) {
   }
 
   function handleFrame(frame) {
+    // Staff: what a `mute` or `deactivate` of mine did.
+    if (frame.type === 'mute' || frame.type === 'deactivate') {
+      view.notify(moderationNotice(frame, document.documentElement.lang || undefined), { polite: true });
+      return;
+    }
+    // A muted person is told until when, in their own clock.
+    if (frame.type === 'error' && frame.code === 'muted') frame = { ...frame, detail: mutedText(frame, document.documentElement.lang || undefined) };
     const handler = handlers.get(frame.type);
     if (!handler) return; // unknown types are additions we do not use yet
     // Only a live message new to the page is announced: history and sync pages
@@ -282,13 +316,25 @@ function startChat(root) {
 
   function sendMessage(text) {
     const body = text.trim();
-    if (body === '' || store.active === null) return false;
-    const problem = bodyProblem(body);
+    if (store.active === null) return false;
+    // Send is disabled while files upload; Enter gets the reason.
+    if (uploads.busy()) {
+      view.setComposerError('Wait until the files have finished uploading, then send.');
+      return false;
+    }
+    if (uploads.failed()) {
+      view.setComposerError('A file was not uploaded: retry it or remove it, then send.');
+      return false;
+    }
+    const attachments = uploads.attachments();
+    if (body === '' && attachments.length === 0) return false;
+    const problem = body === '' ? '' : bodyProblem(body); // a message of files only may have no text
     if (problem) {
       view.setComposerError(problem);
       return false;
     }
-    store.addPending(store.active, body, newClientId());
+    store.addPending(store.active, body, newClientId(), attachments);
+    uploads.clear();
     catchUp.showLatest(store.active); // what I write goes below the newest messages, not an old window
     typingNotifier.sent(store.active);
     sendPending();
@@ -307,7 +353,8 @@ function startChat(root) {
   function sendPending() {
     if (!catchUp.ready) return;
     for (const pending of store.unsent(socket.generation)) {
-      if (socket.send(sendFrame(pending.key, pending.body, pending.clientId))) store.markSent(pending.clientId, socket.generation);
+      const ids = pending.attachments.map((attachment) => attachment.id);
+      if (socket.send(sendFrame(pending.key, pending.body, pending.clientId, ids))) store.markSent(pending.clientId, socket.generation);
     }
   }
 
@@ -353,6 +400,78 @@ function startChat(root) {
     if (!message || !store.canReact(message)) return;
     if (!catchUp.ready || !socket.send(reactFrame(id, emoji, on))) view.notify(`The reaction was not sent. ${NOT_CONNECTED}`);
   }
+
+  // ---- files -------------------------------------------------------------------
+
+  /** Queues files picked, dropped or pasted; says why some were refused. */
+  function attachFiles(files) {
+    if (files.length === 0) return;
+    view.setComposerError(uploads.add(files).join(' '));
+  }
+
+  // Progress comes often: redraw only the tray and the Send button, not the conversation.
+  function filesChanged() {
+    composerFiles.render();
+    showSendState();
+  }
+
+  // Send waits for the uploads: it is disabled while a file is queued or uploading.
+  function showSendState() {
+    view.send.disabled = store.active === null || uploads.busy();
+  }
+
+  const attachInput = document.getElementById('attach-input');
+  document.getElementById('attach').addEventListener('click', () => attachInput.click());
+  attachInput.addEventListener('change', () => {
+    attachFiles(filesOf(attachInput));
+    attachInput.value = ''; // the same file may be picked again
+    view.focusComposer();
+  });
+
+  // Files dropped anywhere on the conversation; it is highlighted while files are
+  // dragged over it (a counter, as every child entered and left fires its own events).
+  const dropZone = composerForm.closest('.conversation');
+  let dragDepth = 0;
+  const showDrop = (on) => dropZone.classList.toggle('dropping', on);
+  dropZone.addEventListener('dragenter', (event) => {
+    if (!carriesFiles(event.dataTransfer)) return;
+    event.preventDefault();
+    dragDepth += 1;
+    showDrop(true);
+  });
+  dropZone.addEventListener('dragover', (event) => {
+    if (!carriesFiles(event.dataTransfer)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+  });
+  dropZone.addEventListener('dragleave', () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) showDrop(false);
+  });
+  dropZone.addEventListener('drop', (event) => {
+    dragDepth = 0;
+    showDrop(false);
+    const files = filesOf(event.dataTransfer);
+    if (files.length === 0) return;
+    event.preventDefault();
+    attachFiles(files);
+    view.focusComposer();
+  });
+  // A file dropped beside the conversation would make the browser leave the chat to show it.
+  for (const type of ['dragover', 'drop']) {
+    window.addEventListener(type, (event) => {
+      if (!carriesFiles(event.dataTransfer) || dropZone.contains(event.target)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = 'none';
+    });
+  }
+  // Pasted files (a screenshot, a copied image) are attached; pasted text stays text.
+  view.composer.addEventListener('paste', (event) => {
+    const files = filesOf(event.clipboardData);
+    if (files.length === 0) return;
+    if (!Array.from(event.clipboardData.types).includes('text/plain')) event.preventDefault();
+    attachFiles(files);
+  });
 
   // ---- conversations -----------------------------------------------------------
 

@@ -4,6 +4,7 @@
 // reacted to). A row that continues its sender's group keeps the name and time
 // for screen readers and shows the time only on hover or focus.
 
+import { attachmentNodes, attachmentsKey, attachmentsOf } from './attachments.js';
 import { button, element, reconcile, setText } from './dom.js';
 import { bodyNodes, isLong } from './format.js';
 import { clockTime, fullTime } from './timeline.js';
@@ -49,10 +50,13 @@ export function createRow(item) {
   const fold = button('link-button fold-toggle', 'Show more');
   fold.setAttribute('aria-controls', body.id);
   fold.hidden = true;
-  li.append(meta, body, fold, reactions, seen, status);
+  const files = element('div', 'attachments');
+  files.hidden = true;
+  li.append(meta, body, fold, files, reactions, seen, status);
   const part = {
-    from, time, edited, body, fold, reactions, seen, status, actions: null, editor: null, picker: null, confirm: null,
+    from, time, edited, body, fold, files, reactions, seen, status, actions: null, editor: null, picker: null, confirm: null,
     shown: null, // what the body was last drawn from
+    filesShown: '', // the ids of the attachments drawn
     long: false, // the body is long enough to fold
     expanded: false, // a long body unfolded by the reader
   };
@@ -99,6 +103,7 @@ function updateStored(li, part, item, ui) {
 
   showBody(part, item.deleted ? null : item.body, item.mentions ?? [], item.me ?? null);
   part.body.classList.toggle('tombstone', item.deleted);
+  showAttachments(part, item.deleted ? [] : attachmentsOf(message.attachments));
 
   const chips = item.reactions.map((reaction) => ({ key: reaction.emoji, ...reaction, enabled: item.can.react }));
   part.reactions.hidden = chips.length === 0;
@@ -145,6 +150,15 @@ function showBody(part, body, mentions, me) {
   showFold(part);
 }
 
+/** Draws a message's files when their ids changed: an edit or a reaction does not load its images again. */
+function showAttachments(part, attachments) {
+  const key = attachmentsKey(attachments);
+  if (part.filesShown === key) return;
+  part.filesShown = key;
+  part.files.replaceChildren(...attachmentNodes(attachments));
+  part.files.hidden = attachments.length === 0;
+}
+
 function showFold(part) {
   part.fold.hidden = !part.long || part.body.hidden;
   const folded = part.long && !part.expanded;
@@ -155,6 +169,7 @@ function showFold(part) {
 
 function updatePending(li, part, item) {
   showBody(part, item.body, [], null);
+  showAttachments(part, attachmentsOf(item.pending.attachments));
   li.dataset.clientId = item.pending.clientId;
   setText(part.time, item.state === 'pending' ? 'sending…' : 'not sent');
   // The status line only changes with the state, so rebuild it only then.

@@ -46,9 +46,11 @@ function where(key, directField) {
   return kind === 'room' ? { room: name } : { [directField]: name };
 }
 
-/** Builds the frame that posts `body` to the conversation `key`. */
-export function sendFrame(key, body, clientId) {
-  return { type: 'send', ...where(key, 'to'), body, client_id: clientId };
+/** Builds the frame that posts `body` (and my uploads `attachments`, their ids) to the conversation `key`. */
+export function sendFrame(key, body, clientId, attachments = []) {
+  const frame = { type: 'send', ...where(key, 'to'), body, client_id: clientId };
+  if (attachments.length > 0) frame.attachments = attachments;
+  return frame;
 }
 
 /**

@@ -3,6 +3,7 @@
 // conversation, sender, date and the matching words marked, and hands a chosen
 // result to the page to jump to. Text from the wire goes in as text nodes only.
 
+import { attachmentSummary } from './attachments.js';
 import { element, setText } from './dom.js';
 import {
   SEARCH_DELAY_MS, Scope, SearchRequests, highlightParts, highlightRanges, isSearchable, resultLabel, searchRequest,
@@ -220,7 +221,8 @@ export class SearchPanel {
     meta.append(element('bdi', 'search-result-where', label.where), ' · ', element('bdi', 'search-result-from', label.from), ' · ', when);
     const body = element('span', 'search-result-body');
     body.dir = 'auto';
-    body.append(...markedText(message.body, q));
+    // A message of files only stands for itself by their names.
+    body.append(...markedText(message.body || attachmentSummary(message.attachments), q));
     button.append(meta, body);
     const item = element('li');
     item.append(button);

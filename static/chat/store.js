@@ -33,7 +33,7 @@ export class Store {
     this.maxRev = 0; // largest revision seen
     this.baseId = 0; // newest id of the last hello that counted unread messages (or of the first hello)
     this.syncPosition = null; // where an unfinished sync stands ({since} or {after}), so a new socket resumes it
-    this.pending = new Map(); // client_id -> {clientId, key, body, state, reason, sentOn}
+    this.pending = new Map(); // client_id -> {clientId, key, body, attachments, state, reason, sentOn}
     this.changes = new Map(); // message id -> {body} or {deleting: true}: sent, not yet answered
     this.active = null; // key of the open conversation
     this.rooms = []; // room names from the server, in its order
@@ -421,6 +421,7 @@ export class Store {
       ...(kind === 'room' ? { room: name } : { to: name }),
       from: this.me,
       body: pending.body,
+      ...(pending.attachments.length > 0 ? { attachments: pending.attachments } : {}),
       sent_at: ack.sent_at,
       client_id: pending.clientId,
       provisional: true,
@@ -429,9 +430,12 @@ export class Store {
 
   // ---- pending messages and changes ----------------------------------------------
 
-  /** Records an outgoing message that is not yet acknowledged. */
-  addPending(key, body, clientId) {
-    const pending = { clientId, key, body, state: 'pending', reason: null, sentOn: null, createdAt: Date.now() };
+  /**
+   * Records an outgoing message that is not yet acknowledged; `attachments` are its
+   * files as a message frame lists them, kept so that a resend carries them too.
+   */
+  addPending(key, body, clientId, attachments = []) {
+    const pending = { clientId, key, body, attachments, state: 'pending', reason: null, sentOn: null, createdAt: Date.now() };
     this.pending.set(clientId, pending);
     return pending;
   }
