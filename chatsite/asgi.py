@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP goes to Django, /ws/chat/ to the chat consumer.
+"""ASGI entry point: HTTP goes to Django (bodies over their limit refused first),
+/ws/chat/ to the chat consumer.
 
 Websocket handshakes must come from a trusted origin (chat/handshake.py) and carry a
 session.
@@ -18,11 +19,13 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from chat.auth import SessionUserMiddlewareStack  # noqa: E402
 from chat.handshake import TrustedOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from chatsite.body_limit import BodyLimit  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Static files are served by the site itself, so one process is a whole site.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        # A body over its limit is refused before Django reads it to disk.
+        "http": BodyLimit(ASGIStaticFilesHandler(django_asgi_app)),
         # The origin is checked first: a refused handshake costs no database read.
         "websocket": TrustedOriginValidator(
             SessionUserMiddlewareStack(URLRouter(websocket_urlpatterns))
