@@ -133,19 +133,6 @@ def _shortened(name: str, limit: int) -> str:
     return name[: limit - len(suffix)] + suffix
 
 
-def upload_summary(upload: Upload) -> dict:
-    """The upload as the upload endpoint answers it: id, name, size, type (and an image's size)."""
-    summary = {
-        "id": upload.key,
-        "name": upload.name,
-        "size": upload.size,
-        "type": upload.content_type,
-    }
-    if upload.width is not None:
-        summary.update(width=upload.width, height=upload.height)
-    return summary
-
-
 def upload_visible(*, key: str, user_id: int) -> Upload | None:
     """Finds the upload `key` if the user may fetch it, else None.
 

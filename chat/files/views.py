@@ -24,9 +24,9 @@ from chat.files.uploads import (
     UploadRefused,
     upload_get,
     upload_store,
-    upload_summary,
     upload_visible,
 )
+from chat.messaging.attachments import upload_summary
 from chat.models import Upload
 from chat.ratelimit import upload_rate_check
 

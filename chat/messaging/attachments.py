@@ -69,21 +69,25 @@ def uploads_for_batch(*, batch: list[tuple[int, Any, Send]]) -> dict[int, list[U
     return results
 
 
+def upload_summary(upload: Upload) -> dict[str, Any]:
+    """An upload as clients see it: id, name, size, type, and an image's width and height.
+
+    The upload endpoint answers this; a message stores it with `thumb` added.
+    """
+    summary: dict[str, Any] = {
+        "id": upload.key,
+        "name": upload.name,
+        "size": upload.size,
+        "type": upload.content_type,
+    }
+    if upload.width is not None and upload.height is not None:
+        summary.update(width=upload.width, height=upload.height)
+    return summary
+
+
 def attachment_list(uploads: list[Upload]) -> list[dict[str, Any]]:
     """Describes uploads as a message stores them (`Message.attachments`), in order."""
-    described = []
-    for upload in uploads:
-        entry: dict[str, Any] = {
-            "id": upload.key,
-            "name": upload.name,
-            "size": upload.size,
-            "type": upload.content_type,
-        }
-        if upload.width is not None and upload.height is not None:
-            entry.update(width=upload.width, height=upload.height)
-        entry["thumb"] = bool(upload.thumb)
-        described.append(entry)
-    return described
+    return [{**upload_summary(upload), "thumb": bool(upload.thumb)} for upload in uploads]
 
 
 def uploads_attach(*, attached: list[tuple[Message, list[Upload]]]) -> None:
