@@ -2,13 +2,17 @@
 
 The room run with stalled readers and the mixed run (edits and reactions) are shown
 beside the plain room run: table rows under its rows, a step-by-step comparison, a
-line of their own in the chart.
+line of their own in the chart. Two columns of ratios follow the targets' columns:
+site over naive (room capacity, handshakes/s) and two processes over one (room
+capacity, the storm). `markdown()` gives the same figures as a table for the docs.
 """
 
 import json
 from pathlib import Path
 
-TARGETS = ("site", "site-daphne", "naive", "raw")
+TARGETS = ("site", "site-2p", "site-daphne", "naive", "raw")
+# The ratio columns after the targets' columns.
+RATIO_COLUMNS = ("site/naive", "2p/site")
 NOT_APPLICABLE = "n/a"
 # The room runs: as it is, with stalled readers in the room, and with edits and
 # reactions besides the messages (the mixed run); with their labels beside it.
@@ -26,7 +30,7 @@ LINES = {
 def _scenario(results: dict, target: str, name: str) -> dict | None:
     """One scenario's figures, or None when it was not run, not applicable or failed."""
     entry = results["targets"].get(target, {}).get("scenarios", {}).get(name)
-    if not entry or entry.get("applicable") is False or "error" in entry:
+    if not entry or entry.get("applicable") is False or "error" in entry or "skipped" in entry:
         return None
     return entry
 
@@ -48,12 +52,17 @@ def ratios(results: dict) -> dict[str, float | None]:
             return None
         return round(mine / other, 2)
 
+    def handshakes(target: str) -> float | None:
+        return (_scenario(results, target, "connections") or {}).get("opens_per_s")
+
     site = capacity("site")
     return {
         "room_capacity_site_over_naive": over(site, capacity("naive")),
         "room_capacity_site_over_raw": over(site, capacity("raw")),
         "room_capacity_site_over_site_daphne": over(site, capacity("site-daphne")),
         "room_capacity_stalled_readers_over_none": over(capacity("site", "room_slow_reader"), site),
+        "room_capacity_two_processes_over_one": over(capacity("site-2p"), site),
+        "handshakes_per_s_site_over_naive": over(handshakes("site"), handshakes("naive")),
     }
 
 
@@ -72,9 +81,21 @@ def goals(results: dict) -> list[dict]:
         None if naive_ratio is None else naive_ratio >= 3,
     )
     goal(
-        "room capacity >= 0.25x raw",
+        "room capacity >= 0.5x raw",
         f"{raw_ratio}x" if raw_ratio is not None else NOT_APPLICABLE,
-        None if raw_ratio is None else raw_ratio >= 0.25,
+        None if raw_ratio is None else raw_ratio >= 0.5,
+    )
+    two = r.get("room_capacity_two_processes_over_one")
+    goal(
+        "room capacity of two processes >= 1.6x one",
+        f"{two}x" if two is not None else NOT_APPLICABLE,
+        None if two is None else two >= 1.6,
+    )
+    shakes = r.get("handshakes_per_s_site_over_naive")
+    goal(
+        "handshakes/s: site >= naive",
+        f"{shakes}x" if shakes is not None else NOT_APPLICABLE,
+        None if shakes is None else shakes >= 1,
     )
     dm = _step(results, "site", "direct", 1000)
     goal(
@@ -82,6 +103,26 @@ def goals(results: dict) -> list[dict]:
         f"p99 {dm['p99_ms']} ms, lost {dm['lost']}" if dm else NOT_APPLICABLE,
         None if dm is None else dm["lost"] == 0 and (dm["p99_ms"] or 0) <= 50,
     )
+    dm2 = _step(results, "site", "direct", 2000)
+    goal(
+        "direct messages 2,000/s: none lost",
+        f"lost {dm2['lost']} of {dm2['expected']:,}, p99 {dm2['p99_ms']} ms"
+        if dm2
+        else NOT_APPLICABLE,
+        None if dm2 is None else dm2["lost"] == 0,
+    )
+    for target in ("site", "site-2p"):
+        storm = _scenario(results, target, "storm")
+        goal(
+            f"reconnect storm ({target}): all back and synced within 30 s, none lost",
+            _storm_summary(storm) if storm else NOT_APPLICABLE,
+            None
+            if storm is None
+            else storm["all_synced_s"] is not None
+            and storm["all_synced_s"] <= 30
+            and storm["lost"] == 0
+            and storm["doubled"] == 0,
+        )
     conn = _scenario(results, "site", "connections")
     goal(
         "<= 64 KiB server memory per idle connection",
@@ -148,6 +189,14 @@ def goals(results: dict) -> list[dict]:
     return found
 
 
+def _storm_summary(storm: dict) -> str:
+    return (
+        f"{storm['synced']:,} of {storm['dropped']:,} clients back and synced, all after "
+        f"{_ms(storm['all_synced_s'])} s (p50 {_ms(storm['reconnect_p50_s'])} s); "
+        f"{storm['messages_sent']} sent, lost {storm['lost']}, doubled {storm['doubled']}"
+    )
+
+
 def _ms(value) -> str:
     return NOT_APPLICABLE if value is None else f"{value:g}"
 
@@ -209,10 +258,18 @@ def _step_figures(step: dict) -> str:
     )
 
 
+def _over(mine, other) -> str:
+    if mine is None or not other:
+        return ""
+    return f"{mine / other:.2f}x"
+
+
 def _rows(results: dict) -> list[tuple[str, list[str]]]:
+    """Each row's label, its cells per target, then the ratio columns (RATIO_COLUMNS)."""
     rows: list[tuple[str, list[str]]] = []
 
-    def row(label: str, scenario: str, figure) -> None:
+    def row(label: str, scenario: str, figure, number=None) -> None:
+        """One row; `number` (an entry's comparable figure) fills the ratio columns."""
         cells = []
         for target in TARGETS:
             entry = results["targets"].get(target, {}).get("scenarios", {}).get(scenario)
@@ -220,8 +277,17 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
                 cells.append(NOT_APPLICABLE)
             elif "error" in entry:
                 cells.append("error")
+            elif "skipped" in entry:
+                cells.append("skipped")
             else:
                 cells.append(figure(entry))
+        values = {}
+        if number is not None:
+            for target in TARGETS:
+                entry = _scenario(results, target, scenario)
+                values[target] = number(entry) if entry else None
+        cells.append(_over(values.get("site"), values.get("naive")))
+        cells.append(_over(values.get("site-2p"), values.get("site")))
         rows.append((label, cells))
 
     def room_rows(label: str, figure) -> None:
@@ -230,10 +296,18 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
         row(STALLED, "room_slow_reader", figure)
         row(MIXED, "mixed", figure)
 
-    room_rows(
+    row(
         "room: capacity, deliveries/s",
+        "room",
         lambda e: f"{e['capacity_deliveries_per_s']:,.0f} (at {e['capacity_send_rate']}/s)",
+        number=lambda e: e["capacity_deliveries_per_s"],
     )
+    for label, scenario in ((STALLED, "room_slow_reader"), (MIXED, "mixed")):
+        row(
+            label,
+            scenario,
+            lambda e: f"{e['capacity_deliveries_per_s']:,.0f} (at {e['capacity_send_rate']}/s)",
+        )
     room_rows("room: p99 at capacity, ms", lambda e: _ms(e["p99_at_capacity_ms"]))
     room_rows("room: first broken rate, msg/s", lambda e: _ms(e["broke_at_rate"]))
     room_rows("room: lost, all steps", lambda e: f"{sum(s['lost'] for s in e['steps']):,}")
@@ -259,6 +333,12 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
 
         row(f"direct {rate}/s: p50 / p99 ms / lost", "direct", dm)
     row("connections: open", "connections", lambda e: f"{e['opened']:,} of {e['wanted']:,}")
+    row(
+        "connections: handshakes/s",
+        "connections",
+        lambda e: f"{e['opens_per_s']:,.1f}",
+        number=lambda e: e["opens_per_s"],
+    )
     row("connections: KiB per socket", "connections", lambda e: f"{e['kib_per_connection']}")
     row("connections: handshake p99, ms", "connections", lambda e: _ms(e["handshake"]["p99_ms"]))
     row(
@@ -280,6 +360,28 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
         "search",
         lambda e: f"{_ms(e.get('p50_ms'))} / {_ms(e.get('p99_ms'))}",
     )
+    row(
+        "storm: back and synced / dropped",
+        "storm",
+        lambda e: f"{e['synced']:,} / {e['dropped']:,}",
+    )
+    row(
+        "storm: all back / all synced, s",
+        "storm",
+        lambda e: f"{_ms(e['all_back_s'])} / {_ms(e['all_synced_s'])}",
+    )
+    row(
+        "storm: reconnect p50 / p90, s",
+        "storm",
+        lambda e: f"{_ms(e['reconnect_p50_s'])} / {_ms(e['reconnect_p90_s'])}",
+    )
+    row("storm: server down, s", "storm", lambda e: _ms(e["server_down_s"]))
+    row("storm: handshakes refused", "storm", lambda e: f"{e['handshakes_refused']:,}")
+    row(
+        "storm: sent / lost / doubled",
+        "storm",
+        lambda e: f"{e['messages_sent']:,} / {e['lost']:,} / {e['doubled']:,}",
+    )
     return rows
 
 
@@ -288,7 +390,7 @@ def table(results: dict) -> str:
     rows = _rows(results)
     width = max(len(label) for label, _ in rows)
     cell = max(12, *(len(c) for _, cells in rows for c in cells))
-    lines = [f"{'':{width}}  " + "  ".join(f"{t:>{cell}}" for t in TARGETS)]
+    lines = [f"{'':{width}}  " + "  ".join(f"{t:>{cell}}" for t in (*TARGETS, *RATIO_COLUMNS))]
     for label, cells in rows:
         lines.append(f"{label:{width}}  " + "  ".join(f"{c:>{cell}}" for c in cells))
     r = results["ratios"]
@@ -298,7 +400,9 @@ def table(results: dict) -> str:
         f"site/raw {_ms(r['room_capacity_site_over_raw'])}, "
         f"site/site-daphne {_ms(r.get('room_capacity_site_over_site_daphne'))}, "
         f"site with/without stalled readers "
-        f"{_ms(r.get('room_capacity_stalled_readers_over_none'))}"
+        f"{_ms(r.get('room_capacity_stalled_readers_over_none'))}, "
+        f"two processes/one {_ms(r.get('room_capacity_two_processes_over_one'))}; "
+        f"handshakes/s site/naive {_ms(r.get('handshakes_per_s_site_over_naive'))}"
     )
     comparison = room_comparison(results)
     if comparison:
@@ -329,6 +433,20 @@ def bottleneck_notes(results: dict) -> list[str]:
     return notes
 
 
+def markdown(results: dict) -> str:
+    """The table and the goals as Markdown, ready to paste into docs/performance.md."""
+    rows = _rows(results)
+    head = ("", *TARGETS, *RATIO_COLUMNS)
+    lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
+    for label, cells in rows:
+        lines.append(f"| {label.strip()} | " + " | ".join(cells) + " |")
+    lines += ["", "| goal | this run | met? |", "| --- | --- | --- |"]
+    for g in results["goals"]:
+        verdict = {True: "**yes**", False: "no", None: "not measured"}[g["met"]]
+        lines.append(f"| {g['goal']} | {g['measured']} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_json(results: dict, path: Path) -> None:
     """Writes the results, indented."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -346,6 +464,7 @@ def chart(results: dict, path: Path) -> None:
     figure, axes = pyplot.subplots(figsize=(7, 4.2), dpi=100)
     colours = {
         "site": "tab:blue",
+        "site-2p": "tab:cyan",
         "site-daphne": "tab:purple",
         "naive": "tab:red",
         "raw": "tab:green",

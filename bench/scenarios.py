@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from bench import storm as storm_module
 from bench import wsclient
 from bench.targets import HOST, STALLED_READER_LIMITS, Target
 
@@ -92,12 +93,26 @@ class Sizes:
     # Searchable messages of varied words (0: no search scenario data), and searches.
     search_messages: int = 1_000_000
     search_requests: int = 300
+    # The reconnect storm: clients (logged in as storm_users users, in turn), the
+    # senders among them, the messages a second they compose, the load-generator
+    # processes holding the clients, and how long to wait for everyone to be back.
+    storm_clients: int = 10_000
+    storm_users: int = 10_000
+    storm_senders: int = 2
+    storm_send_rate: float = 1.0
+    storm_processes: int = 4
+    storm_timeout: float = 45
+    # The two-process site's room steps: it starts where one process is well within
+    # its capacity, so the steps below tell nothing new and only cost time.
+    room_rates_2p: tuple[int, ...] = (50, 100, 200, 300, 400, 500, 600, 800, 1000, 1500, 2000)
 
 
 FULL = Sizes(
     room_receivers=100,
     room_senders=10,
-    room_rates=(10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500, 600, 800, 1000, 1500),
+    # 20 and 30 msg/s left out to make room for the storm and site-2p in 10 minutes:
+    # every target held them in every run so far (docs/performance.md).
+    room_rates=(10, 50, 75, 100, 150, 200, 300, 400, 500, 600, 800, 1000, 1500),
     room_step_seconds=3,
     drain_seconds=3,
     direct_users=100,
@@ -141,6 +156,13 @@ SMOKE = Sizes(
     settle_seconds=0.5,
     search_messages=1_000,
     search_requests=24,
+    storm_clients=20,
+    storm_users=20,
+    storm_senders=2,
+    storm_send_rate=5.0,
+    storm_processes=1,
+    storm_timeout=60,
+    room_rates_2p=(10, 20),
 )
 
 
@@ -153,6 +175,8 @@ def accounts_needed(sizes: Sizes) -> dict[str, int]:
         "conn": sizes.connection_users,
         "hist": sizes.history_clients,
         "stall": sizes.stalled_readers,
+        "storm": sizes.storm_users,
+        "stormsend": sizes.storm_senders,
     }
 
 
@@ -201,9 +225,10 @@ class CpuMeter:
     browsers): on a shared machine it explains a noisy step.
     """
 
-    def __init__(self, processes: dict[str, psutil.Process]) -> None:
+    def __init__(self, processes: dict[str, psutil.Process | Callable[[], psutil.Process]]) -> None:
+        # A callable gives the process as it is now: a restarted server is a new one.
         self.processes = processes
-        self._start: dict[str, float] = {}
+        self._start: dict[str, tuple[int, float]] = {}
         self._busy = 0.0
         self._wall = 0.0
 
@@ -220,26 +245,39 @@ class CpuMeter:
         times = psutil.cpu_times()
         return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
+    def _now(self) -> dict[str, tuple[int, float]]:
+        found = {}
+        for name, process in self.processes.items():
+            process = process() if callable(process) else process
+            found[name] = (process.pid, self._cpu(process))
+        return found
+
     def start(self) -> None:
         """Opens the window."""
         self._wall = time.monotonic()
         self._busy = self._machine_busy()
-        self._start = {name: self._cpu(p) for name, p in self.processes.items()}
+        self._start = self._now()
 
     def stop(self) -> dict[str, float]:
-        """Closes the window; returns each process's share of one core, and the others'."""
+        """Closes the window; returns each process's share of one core, and the others'.
+
+        A process restarted meanwhile counts from its new start (what the old one used
+        after the window opened is not known any more)."""
         wall = max(time.monotonic() - self._wall, 1e-6)
-        shares = {
-            name: round((self._cpu(p) - self._start.get(name, 0.0)) / wall, 3)
-            for name, p in self.processes.items()
-        }
+        shares = {}
+        for name, (pid, used) in self._now().items():
+            began_pid, began = self._start.get(name, (pid, 0.0))
+            shares[name] = round((used - (began if pid == began_pid else 0.0)) / wall, 3)
         busy = (self._machine_busy() - self._busy) / wall
         shares["others"] = round(max(busy - sum(shares.values()), 0.0), 3)
         return shares
 
 
 def _meter(target: Target, loadgen: dict[str, int]) -> CpuMeter:
-    processes = {"server": target.server.ps}
+    processes: dict = {"server": lambda: target.servers[0].ps}
+    # A second server process (site-2p) is "server2".
+    for number, server in enumerate(target.servers[1:], start=2):
+        processes[f"server{number}"] = lambda server=server: server.ps
     if target.redis is not None:
         processes["redis"] = target.redis.ps
     for name, pid in loadgen.items():
@@ -282,11 +320,12 @@ def _judge_load(cpu: dict[str, float], offered: float, achieved: float) -> dict:
 async def quiesce(target: Target, *, limit: float = 20) -> float:
     """Waits until the server is nearly idle (its backlog worked off); returns the wait."""
     began = time.monotonic()
-    meter = CpuMeter({"server": target.server.ps})
+    meter = CpuMeter({str(n): (lambda s=server: s.ps) for n, server in enumerate(target.servers)})
     while time.monotonic() - began < limit:
         meter.start()
         await asyncio.sleep(0.5)
-        if meter.stop()["server"] < 0.2:
+        shares = meter.stop()
+        if all(shares[str(n)] < 0.2 for n in range(len(target.servers))):
             break
     return round(time.monotonic() - began, 1)
 
@@ -311,7 +350,7 @@ def _describe(error: BaseException) -> str:
 
 
 async def open_many(
-    port: int,
+    port: int | Sequence[int],
     path: str,
     headers: list[dict[str, str]],
     *,
@@ -321,7 +360,8 @@ async def open_many(
     give_up_after: int = 20,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[wsclient.Socket | None], list[float], Counter]:
-    """Opens one socket per header set, `concurrency` handshakes at a time.
+    """Opens one socket per header set, `concurrency` handshakes at a time; with several
+    ports, socket i goes to port i modulo their number (the processes of site-2p).
 
     Stops early at `until` (monotonic) or after `give_up_after` failures in a row.
     Returns the sockets (None where opening failed), handshake times and errors.
@@ -330,6 +370,7 @@ async def open_many(
     handshakes: list[float] = []
     errors: Counter = Counter()
     state = {"next": 0, "failures_in_a_row": 0}
+    ports = [port] if isinstance(port, int) else list(port)
 
     async def opener() -> None:
         while state["next"] < len(headers) and state["failures_in_a_row"] < give_up_after:
@@ -341,9 +382,9 @@ async def open_many(
             try:
                 socket = await wsclient.connect(
                     HOST,
-                    port,
+                    ports[index % len(ports)],
                     path,
-                    headers=headers[index],
+                    headers=for_port(headers[index], ports[index % len(ports)]),
                     on_text=on_text(index) if on_text else _ignore,
                 )
             except (OSError, TimeoutError, wsclient.HandshakeRefused) as error:
@@ -358,6 +399,13 @@ async def open_many(
 
     await asyncio.gather(*(opener() for _ in range(concurrency)))
     return sockets, handshakes, errors
+
+
+def for_port(headers: dict[str, str], port: int) -> dict[str, str]:
+    """The headers for a socket to `port`: the site checks Origin against its own address."""
+    if "Origin" not in headers:
+        return headers
+    return {**headers, "Origin": f"http://{HOST}:{port}"}
 
 
 def _ignore(payload: bytes) -> None:
@@ -558,7 +606,7 @@ class _Receivers:
                 target=_receiver_process,
                 args=(
                     theirs,
-                    target.port,
+                    target.ports,
                     target.path,
                     headers[share::processes],
                     concurrency,
@@ -933,7 +981,7 @@ async def _room_run(
     try:
         opened, errors = await receivers.ready()
         senders, _, sender_errors = await open_many(
-            target.port,
+            target.ports,
             target.path,
             headers[sizes.room_receivers :],
             concurrency=8,
@@ -963,7 +1011,8 @@ async def _room_run(
         meter = _meter(target, {"loadgen-main": os.getpid(), **receivers.pids})
         tag = uuid.uuid4().hex[:6]
         ids = itertools.count()
-        for rate in sizes.room_rates:
+        rates = sizes.room_rates_2p if len(target.servers) > 1 else sizes.room_rates
+        for rate in rates:
             if run.out_of_time():
                 run.log(f"{target.name}: {label}: out of time, no more steps")
                 break
@@ -1536,6 +1585,50 @@ async def search(target: Target, run: Run) -> dict:
 # the server in the same state; the connections scenario comes last, because a
 # server that has just opened and closed 10,000 sockets is not the same server for
 # a while.
+async def storm(target: Target, run: Run) -> dict:
+    """The reconnect storm: every client dropped by a restart of the server process(es),
+    back with the page's backoff and jitter, caught up with `sync`; messages lost."""
+    sizes = run.sizes
+    if run.out_of_time():
+        run.log(f"{target.name}: storm: out of time, not run")
+        return {"skipped": "out of time"}
+    users = target.accounts["storm"]
+    receivers = [target.headers(users[i % len(users)][1]) for i in range(sizes.storm_clients)]
+    senders = [target.headers(session) for _, session in target.accounts["stormsend"]]
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    processes = max(sizes.storm_processes, -(-sizes.storm_clients // max(limit - 500, 1)))
+    meter = _meter(target, {"loadgen-main": os.getpid()})
+    meter.start()
+    result = await storm_module.storm(
+        ports=target.ports,
+        path=target.path,
+        room=target.room,
+        receivers=receivers,
+        senders=senders,
+        restart=lambda: asyncio.to_thread(target.restart),
+        processes=processes if sizes.storm_processes else 0,
+        concurrency=32,
+        send_rate=sizes.storm_send_rate,
+        open_timeout=max(60, sizes.storm_clients / 40),
+        back_within=sizes.storm_timeout,
+        log=lambda line: run.log(f"{target.name}: {line}"),
+    )
+    result["cpu"] = meter.stop()
+    result["server_stop_s"] = round(target.stop_seconds or 0.0, 2)
+    result["server_processes"] = len(target.servers)
+    result["load_generator_processes"] = processes if sizes.storm_processes else 0
+    run.log(
+        f"{target.name}: storm: {result['back']:,} of {result['clients'] + result['senders']:,} "
+        f"back (all after {result['all_back_s']} s, p50 {result['reconnect_p50_s']} s, "
+        f"p90 {result['reconnect_p90_s']} s), all synced after {result['all_synced_s']} s; "
+        f"server down {result['server_down_s']} s (stopping took {result['server_stop_s']} s); "
+        f"refused {result['refusals'] or 'none'}; "
+        f"{result['messages_sent']} sent, {result['messages_acked']} acked, "
+        f"lost {result['lost']}, doubled {result['doubled']}"
+    )
+    return result
+
+
 SCENARIOS = {
     "room": room,
     "room_slow_reader": room_slow_reader,
@@ -1544,5 +1637,6 @@ SCENARIOS = {
     "presence": presence,
     "history": history,
     "search": search,
+    "storm": storm,
     "connections": connections,
 }

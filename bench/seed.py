@@ -31,13 +31,15 @@ from django.contrib.auth import (  # noqa: E402
     get_user_model,
 )
 from django.contrib.auth.hashers import make_password  # noqa: E402
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.contrib.sessions.models import Session  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from django.utils.crypto import get_random_string  # noqa: E402
 
-from chat.messaging.read_state import read_start  # noqa: E402
 from chat.messaging.search import search_index_update  # noqa: E402
 from chat.messaging.store import take_revs  # noqa: E402
-from chat.models import DirectConversation, Message, Room  # noqa: E402
+from chat.models import DirectConversation, Message, ReadPosition, Room  # noqa: E402
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 SQLITE_CHUNK = 100_000
@@ -54,25 +56,40 @@ def accounts(spec: dict[str, int]) -> dict[str, list[tuple[str, str]]]:
         group: [f"{group}{tag}{number}" for number in range(count)] for group, count in spec.items()
     }
     unusable = make_password(None)
+    # Ten thousand users (the reconnect storm) one INSERT at a time took longer than
+    # the scenario itself: sessions and read positions go in bulk too.
+    store = SessionStore()
+    expiry = store.get_expiry_date()
+    rooms = list(Room.objects.values_list("id", "last_seq"))
     with transaction.atomic():
         User.objects.bulk_create(
             [User(username=name, password=unusable) for group in names.values() for name in group]
         )
         users = {user.username: user for user in User.objects.filter(username__contains=tag)}
-        result = {}
+        result, sessions, positions = {}, [], []
         for group, members in names.items():
             result[group] = []
             for name in members:
                 user = users[name]
                 # What django.contrib.auth.login() stores in a session.
-                store = SessionStore()
-                store[SESSION_KEY] = str(user.pk)
-                store[BACKEND_SESSION_KEY] = BACKEND
-                store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-                store.create()
-                result[group].append((name, store.session_key))
-                # bulk_create sends no post_save: start them where a new user starts.
-                read_start(user_id=user.pk)
+                data = {
+                    SESSION_KEY: str(user.pk),
+                    BACKEND_SESSION_KEY: BACKEND,
+                    HASH_SESSION_KEY: user.get_session_auth_hash(),
+                }
+                key = get_random_string(32, VALID_KEY_CHARS)
+                sessions.append(
+                    Session(session_key=key, session_data=store.encode(data), expire_date=expiry)
+                )
+                result[group].append((name, key))
+                # bulk_create sends no post_save: start them where a new user starts
+                # (chat.messaging.read_state.read_start, for many users at once).
+                positions += [
+                    ReadPosition(user_id=user.pk, room_id=room_id, seq=last_seq)
+                    for room_id, last_seq in rooms
+                ]
+        Session.objects.bulk_create(sessions, batch_size=2000)
+        ReadPosition.objects.bulk_create(positions, batch_size=2000, ignore_conflicts=True)
     return result
 
 

@@ -4,7 +4,12 @@
   PostgreSQL database (SQLite in a temporary directory when PostgreSQL is not there);
 - `naive`: the Channels-tutorial consumer of bench/naive_asgi.py under daphne, on
   channels-redis' core layer (its own private redis-server);
-- `raw`: the `websockets`-only broadcast server of bench/raw_server.py.
+- `raw`: the `websockets`-only broadcast server of bench/raw_server.py;
+- `site-2p`: the site as two server processes on one Redis and one database, each on
+  its own port (clients alternate over them; no proxy in front).
+
+A site target can be restarted (every process stopped and started again on the same
+ports, database and Redis): the reconnect storm does that.
 
 Child processes inherit the raised open-files limit of the benchmark process.
 """
@@ -33,7 +38,9 @@ HOST = "127.0.0.1"
 
 # Scenarios every target can run; the others need the site's features.
 COMMON = ("connections", "room")
-SITE_ONLY = ("room_slow_reader", "mixed", "direct", "presence", "history", "search")
+SITE_ONLY = ("room_slow_reader", "mixed", "direct", "presence", "history", "search", "storm")
+# The two-process site: capacity and the storm, beside the one-process figures.
+TWO_PROCESS = ("room", "storm")
 # The room of long messages that stalled readers ask for: bodies as long as a user
 # may send (the contract's limit).
 LONG_ROOM = "bench-long"
@@ -72,12 +79,20 @@ class Process:
 
     def __init__(self, name: str, argv: list[str], env: dict, workdir: Path) -> None:
         self.name = name
+        self.argv, self.env = argv, env
         self.log = workdir / f"{name}.log"
-        with self.log.open("wb") as out:
+        self._launch("wb")
+
+    def _launch(self, mode: str) -> None:
+        with self.log.open(mode) as out:
             self.popen = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+                self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         self.ps = psutil.Process(self.popen.pid)
+
+    def start_again(self) -> None:
+        """Starts the (stopped) process again with the same command; the log goes on."""
+        self._launch("ab")
 
     @property
     def pid(self) -> int:
@@ -92,6 +107,11 @@ class Process:
     def rss(self) -> int:
         """Resident memory in bytes."""
         return self.ps.memory_info().rss
+
+    def terminate(self) -> None:
+        """Asks the process to stop (SIGTERM) without waiting."""
+        if self.popen.poll() is None:
+            self.popen.terminate()
 
     def stop(self) -> None:
         """Terminates the process, killing it if it does not go within 10 s."""
@@ -179,6 +199,31 @@ class Target:
     # Site only: the searchable messages (bench.seed search), or None.
     search: dict | None = None
     database: str | None = None
+    # Every server process and its port (the first are `server` and `port`).
+    servers: list[Process] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)
+    # How long the last restart took to stop the processes (SIGTERM until gone).
+    stop_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        self.servers = self.servers or [self.server]
+        self.ports = self.ports or [self.port]
+
+    def restart(self) -> float:
+        """Stops every server process, starts them again on the same ports, database and
+        Redis, and waits until each answers /healthz; returns the seconds they were down."""
+        began = time.monotonic()
+        # All at once, as a deploy or a crash of the host does.
+        for server in self.servers:
+            server.terminate()
+        for server in self.servers:
+            server.stop()
+        self.stop_seconds = time.monotonic() - began
+        for server in self.servers:
+            server.start_again()
+        for port, server in zip(self.ports, self.servers, strict=True):
+            _wait_for_health(port, server, timeout=60)
+        return time.monotonic() - began
 
     def headers(self, session: str | None = None) -> dict[str, str]:
         """The handshake headers of one socket: the site's Origin, and its login cookie."""
@@ -235,6 +280,7 @@ def site(
     use_postgres: bool,
     log,
     server_name: str = "uvicorn",
+    processes: int = 1,
 ) -> Iterator[Target]:
     """Starts the site in Redis mode on a fresh database, with users, sessions and history.
 
@@ -242,14 +288,18 @@ def site(
     LONG_BODY_CHARS characters to another (LONG_ROOM). `server_name` picks the server
     (CHAT_SERVER): the default uvicorn is the `site` target with every scenario;
     daphne is `site-daphne`, with the room and direct scenarios only, to show what
-    the server choice is worth in the same run.
+    the server choice is worth in the same run. `processes` 2 is `site-2p`: two
+    server processes on the one Redis and database, each on a port of its own.
     """
     name = "site" if server_name == "uvicorn" else f"site-{server_name}"
+    if processes > 1:
+        name = f"site-{processes}p"
     with (
         private_redis(workdir) as (redis_url, redis),
         fresh_database(workdir, use_postgres=use_postgres) as (database_url, vendor),
     ):
-        port = free_port()
+        ports = [free_port() for _ in range(processes)]
+        port = ports[0]
         env = _site_env(
             SECRET_KEY=secrets.token_urlsafe(40),
             DATABASE_URL=database_url,
@@ -263,14 +313,17 @@ def site(
         )
         log(f"{name}: {vendor} database, migrating")
         _django(["manage.py", "migrate", "--noinput", "-v0"], env)
-        log(f"{name}: storing {history:,} history messages and {long_history} long ones")
-        seeded = json.loads(_django(["-m", "bench.seed", "history", "--count", str(history)], env))
-        long_seeded = None
+        seeded = long_seeded = None
+        if history:
+            log(f"{name}: storing {history:,} history messages")
+            argv = ["-m", "bench.seed", "history", "--count", str(history)]
+            seeded = json.loads(_django(argv, env))
+            log(f"{name}: history stored in {seeded['seconds']} s")
         if long_history:
             argv = ["-m", "bench.seed", "history", "--room", LONG_ROOM, "--count"]
             argv += [str(long_history), "--body-chars", str(LONG_BODY_CHARS)]
             long_seeded = json.loads(_django(argv, env))
-        log(f"{name}: history stored in {seeded['seconds']} s; creating users and sessions")
+        log(f"{name}: creating users and sessions")
         users = json.loads(_django(["-m", "bench.seed", "accounts", json.dumps(accounts)], env))
         searchable = None
         if search:
@@ -279,16 +332,32 @@ def site(
             argv = ["-m", "bench.seed", "search", "--count", str(search), "--user", searcher]
             searchable = json.loads(_django(argv, env))
             log(f"{name}: searchable messages stored in {searchable['seconds']} s")
-        server = Process(name, [sys.executable, "-m", "chatsite.server"], env, workdir)
+        servers = []
         try:
-            _wait_for_health(port, server)
+            for number, each_port in enumerate(ports):
+                process_name = name if number == 0 else f"{name}-{number + 1}"
+                argv = [sys.executable, "-m", "chatsite.server"]
+                servers.append(
+                    Process(process_name, argv, {**env, "PORT": str(each_port)}, workdir)
+                )
+            for each_port, server in zip(ports, servers, strict=True):
+                _wait_for_health(each_port, server)
+            shown = f"{processes} processes of " if processes > 1 else ""
             yield Target(
                 name=name,
-                description=f"chatsite.server ({server_name}), Redis mode, {vendor}",
+                description=f"{shown}chatsite.server ({server_name}), Redis mode, {vendor}",
                 port=port,
                 path="/ws/chat/",
-                server=server,
-                scenarios=COMMON + SITE_ONLY if name == "site" else ("room", "direct"),
+                server=servers[0],
+                servers=servers,
+                ports=ports,
+                scenarios=(
+                    COMMON + SITE_ONLY
+                    if name == "site"
+                    else TWO_PROCESS
+                    if processes > 1
+                    else ("room", "direct")
+                ),
                 redis=redis,
                 accounts=users,
                 history=seeded,
@@ -297,7 +366,8 @@ def site(
                 database=vendor,
             )
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
 
 
 def _wait_for_health(port: int, server: Process, timeout: float = 30) -> None:

@@ -86,6 +86,9 @@ class Socket(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         loop = asyncio.get_running_loop()
         self.opened: asyncio.Future = loop.create_future()
+        # A handshake given up (timed out) may fail later, with nobody left waiting:
+        # mark its exception as retrieved, or asyncio logs it.
+        self.opened.add_done_callback(lambda done: done.cancelled() or done.exception())
         self.closed: asyncio.Future = loop.create_future()
         self.close_code: int | None = None
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()

@@ -25,8 +25,11 @@ class ChatConfig(AppConfig):
         layers.on_layer_reconnect(sockets.resync_all)
         # Users found online or gone by a heartbeat's sweep are announced.
         presence.on_presence_change(presence.announce)
-        # A burst of presence frames becomes one online list per socket.
-        fanout.on_burst(presence.PRESENCE_BURST, presence.online_list_text)
+        # A burst of presence frames becomes one `presence_batch` per window for a
+        # socket that takes batches, and one online list for any other.
+        fanout.on_burst(
+            presence.PRESENCE_BURST, presence.online_list_text, combine=presence.presence_batch
+        )
         # Every room with its members: each socket picks the rooms its user may see.
         fanout.set_room_reader(db_call(rooms.room_access, concurrent=True))
         sockets.set_session_check(

@@ -18,7 +18,14 @@ from chat.db import db_call
 from chat.errors import OUTAGES
 from chat.messaging import reads
 from chat.presence import get_presence, presence_join, presence_leave
-from chat.protocol import MAX_FRAME_BYTES, CloseCode, encode, hello_frame, rooms_frame
+from chat.protocol import (
+    MAX_FRAME_BYTES,
+    CloseCode,
+    encode,
+    hello_frame,
+    rooms_frame,
+    takes_presence_batches,
+)
 from chat.ratelimit import connect_rate_check
 from chat.realtime import sockets
 from chat.realtime.fanout import get_fanout
@@ -47,6 +54,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     registered = False
     gone = False  # the client disconnected; nothing more is sent
     member_of: frozenset[str] = frozenset()
+    takes_batches = False  # asked for `presence_batch` frames (`?presence=batch`)
 
     async def dispatch(self, message: dict) -> None:
         """Routes one ASGI message to its handler.
@@ -82,6 +90,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.username = user.get_username()
         self.session_key = self.scope["session"].session_key
+        self.takes_batches = takes_presence_batches(self.scope.get("query_string", b""))
         self.socket_id = uuid.uuid4().hex
         logcontext.bind_socket(self.socket_id)  # its log lines name it
         self.outbox = Outbox(

@@ -11,6 +11,7 @@ user was last online is kept in the database (chat/last_seen.py).
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,7 +27,15 @@ from redis.exceptions import RedisError
 from chat import groups
 from chat.db import db_call
 from chat.last_seen import last_seen_record, last_seen_touch
-from chat.protocol import AWAY, OFFLINE, ONLINE, encode, presence_frame, users_frame
+from chat.protocol import (
+    AWAY,
+    OFFLINE,
+    ONLINE,
+    encode,
+    presence_batch_frame,
+    presence_frame,
+    users_frame,
+)
 from chat.realtime.background import repeat
 from chat.realtime.publish import publish
 
@@ -340,6 +349,11 @@ class RedisPresence:
         self._idle_sockets: set[str] = set()  # those of them that are idle
         self._maintenance: asyncio.Task | None = None
         self._unannounced: list[Change] = []
+        # The shared read of the lists (see `statuses`): the one under way, and the
+        # next one, which callers that came after it started wait for.
+        self._reading = False
+        self._next_read: asyncio.Future | None = None
+        self._read_task: asyncio.Task | None = None
 
     async def add(self, *, user: str, socket: str) -> Joined:
         """Registers an open, active socket of `user`."""
@@ -368,7 +382,39 @@ class RedisPresence:
         return sorted(await self.redis.smembers(self._online))
 
     async def statuses(self) -> tuple[list[str], list[str]]:
-        """Lists the online users and, among them, the away ones; both sorted."""
+        """Lists the online users and, among them, the away ones; both sorted.
+
+        Concurrent callers share one read (a storm of handshakes would otherwise
+        read the whole list once each), but only a read that started after they
+        asked: every change made before the call is in the answer.
+        """
+        answer = self._next_read
+        if answer is None:
+            answer = self._next_read = asyncio.get_running_loop().create_future()
+            if not self._reading:
+                self._start_read()
+        return await asyncio.shield(answer)
+
+    def _start_read(self) -> None:
+        self._reading = True
+        self._read_task = asyncio.ensure_future(self._read_for_callers())
+
+    async def _read_for_callers(self) -> None:
+        """Reads the lists for every caller waiting when the read starts (not before)."""
+        answer, self._next_read = self._next_read, None
+        try:
+            answer.set_result(await self._read_statuses())
+        except asyncio.CancelledError:
+            answer.cancel()
+            raise
+        except Exception as exc:
+            answer.set_exception(exc)
+        finally:
+            self._reading = False
+            if self._next_read is not None:
+                self._start_read()
+
+    async def _read_statuses(self) -> tuple[list[str], list[str]]:
         async with self.redis.pipeline(transaction=True) as pipe:
             online, away = await pipe.smembers(self._online).smembers(self._away).execute()
         return sorted(online), sorted(away)
@@ -576,3 +622,29 @@ async def online_list_text() -> str | None:
         logger.warning("presence list unavailable: %s", exc.__class__.__name__)
         return None
     return encode(users_frame(online=online, away=away))
+
+
+def presence_batch(texts: list[str]) -> str:
+    """One `presence_batch` frame for a window's `presence` frames (their texts, in order).
+
+    Only each user's last status is kept, so the frame says where applying every
+    change would end, in a few characters per user rather than a frame each.
+    """
+    final: dict[str, dict] = {}
+    for text in texts:
+        frame = json.loads(text)
+        final[frame["user"]] = frame
+    by_status: dict[str, list[str]] = {ONLINE: [], AWAY: [], OFFLINE: []}
+    last_seen: dict[str, str | None] = {}
+    for user, frame in final.items():
+        by_status[frame["status"]].append(user)
+        if frame["status"] == OFFLINE:
+            last_seen[user] = frame.get("last_seen")
+    return encode(
+        presence_batch_frame(
+            online=by_status[ONLINE],
+            away=by_status[AWAY],
+            offline=by_status[OFFLINE],
+            last_seen=last_seen,
+        )
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
+from urllib.parse import parse_qs
 
 from chat.errors import ChatError, ErrorCode
 
@@ -752,6 +753,33 @@ def presence_frame(*, user: str, status: str, last_seen: datetime | None = None)
     if status == OFFLINE:
         frame["last_seen"] = format_time(last_seen) if last_seen else None
     return frame
+
+
+def presence_batch_frame(
+    *,
+    online: list[str],
+    away: list[str],
+    offline: list[str],
+    last_seen: dict[str, str | None],
+) -> dict[str, Any]:
+    """Builds the frame of several users' new statuses: each user in one list, at most once.
+
+    `last_seen` tells, for each of `offline`, when they were last online (None if
+    unknown), in the form of the offline `presence` frame it comes from.
+    """
+    return {
+        "type": "presence_batch",
+        "online": online,
+        "away": away,
+        "offline": offline,
+        "last_seen": last_seen,
+    }
+
+
+def takes_presence_batches(query_string: bytes) -> bool:
+    """Tells whether a socket's URL asks for `presence_batch` frames (`?presence=batch`)."""
+    query = parse_qs(query_string.decode("latin-1"))
+    return "batch" in query.get("presence", ())
 
 
 def profile_frame(*, user: str, status: str, last_seen: datetime | None) -> dict[str, Any]:

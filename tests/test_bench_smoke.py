@@ -1,7 +1,8 @@
 """The benchmark (`make bench`) runs end to end at toy size and reports every figure.
 
 Only the shape of the results is checked, never a timing: this machine is shared.
-The one correctness figure, the mixed run's lost messages and changes, must be 0.
+The correctness figures, the mixed run's lost messages and changes and the reconnect
+storm's lost and doubled messages, must be 0.
 """
 
 import json
@@ -28,9 +29,27 @@ STALLED_FIGURES = (
 # What the mixed run reports per step besides the room run's figures.
 MIXED_FIGURES = ("late", "server_lost", "edits", "reactions", "errors")
 
+# What the reconnect storm reports.
+STORM_FIGURES = (
+    "dropped",
+    "back",
+    "synced",
+    "all_back_s",
+    "all_synced_s",
+    "reconnect_p50_s",
+    "reconnect_p90_s",
+    "server_down_s",
+    "handshakes_refused",
+    "messages_sent",
+    "messages_acked",
+    "lost",
+    "doubled",
+)
+
 # The scenarios each target runs; every other scenario is reported as not applicable.
 RUNS = {
     "site": set(SCENARIOS),
+    "site-2p": {"room", "storm"},
     "site-daphne": {"room", "direct"},
     "naive": {"room", "connections"},
     "raw": {"room", "connections"},
@@ -57,6 +76,8 @@ def _figures(scenario: str, entry: dict) -> list:
             values += [entry[figure] for figure in STALLED_FIGURES]
             values += [step["stalled_present"] for step in entry["steps"]]
         return values
+    if scenario == "storm":
+        return [entry[figure] for figure in STORM_FIGURES]
     if scenario == "presence":
         return [entry["settled_after_s"], entry["observer_frames_per_s"], entry["opened"]]
     if scenario == "search":
@@ -112,7 +133,17 @@ def test_smoke_run_reports_every_target_and_scenario(tmp_path):
         "room_capacity_site_over_raw",
         "room_capacity_site_over_site_daphne",
         "room_capacity_stalled_readers_over_none",
+        "room_capacity_two_processes_over_one",
+        "handshakes_per_s_site_over_naive",
     }
+    # Every client of each storm was dropped by the restart, came back and caught up;
+    # nothing the senders wrote was lost or doubled, over one process and over two.
+    for target in ("site", "site-2p"):
+        storm = results["targets"][target]["scenarios"]["storm"]
+        assert storm["dropped"] == storm["clients"] + storm["senders"], storm
+        assert storm["back"] == storm["synced"] == storm["dropped"], storm
+        assert storm["messages_sent"] > 0, storm
+        assert (storm["lost"], storm["doubled"]) == (0, 0), storm
     # Every receiver of the mixed run ended with every message in its final state,
     # and the server's state held every edit and reaction the senders made.
     mixed = results["targets"]["site"]["scenarios"]["mixed"]
@@ -122,6 +153,8 @@ def test_smoke_run_reports_every_target_and_scenario(tmp_path):
     assert sum(step["edits"] for step in mixed["steps"]) > 0
     assert sum(step["reactions"] for step in mixed["steps"]) > 0
     assert "room: capacity" in done.stdout  # the table was printed
+    assert "storm: all back / all synced, s" in done.stdout
+    assert "connections: handshakes/s" in done.stdout and "site/naive" in done.stdout
     # with the run with stalled readers beside the room run, step by step
     assert "  with stalled readers" in done.stdout
     assert "room steps on site, without | with stalled readers" in done.stdout
@@ -129,3 +162,4 @@ def test_smoke_run_reports_every_target_and_scenario(tmp_path):
     assert "  with edits and reactions" in done.stdout
     assert "room steps on site, without | with edits and reactions" in done.stdout
     assert result_file.with_suffix(".png").stat().st_size > 0
+    assert "| storm: sent / lost / doubled |" in result_file.with_suffix(".md").read_text()

@@ -1,5 +1,7 @@
 """The process fan-out writes every frame to every local member, whatever one socket does."""
 
+import json
+
 import pytest
 from channels.layers import InMemoryChannelLayer
 
@@ -11,6 +13,7 @@ class _Socket:
         self.username = username
         self.broken = broken
         self.frames: list[str] = []
+        self.takes_batches = False
 
     def push(self, text: str) -> None:
         if self.broken:
@@ -35,3 +38,33 @@ async def test_one_failing_socket_does_not_keep_a_frame_from_the_others(position
     await fanout._deliver({"type": "chat.frame", "group": "room.general", "text": "frame"})
     for index, socket in enumerate(sockets):
         assert socket.frames == ([] if index == position else ["frame"])
+
+
+async def test_a_burst_window_is_one_batch_for_sockets_that_take_batches(settings):
+    from chat import presence
+    from chat.protocol import encode, presence_frame
+
+    settings.CHAT_PRESENCE_WINDOW_SECONDS = 0.01
+    fanout = Fanout(InMemoryChannelLayer())
+    new, old = _Socket("ann"), _Socket("ben")
+    new.takes_batches, old.takes_batches = True, False
+    await fanout.join(new, {"everyone"})
+    await fanout.join(old, {"everyone"})
+    changes = [("carol", "online"), ("dave", "online"), ("carol", "away"), ("erin", "offline")]
+    for user, status in changes:
+        text = encode(presence_frame(user=user, status=status))
+        event = {"type": "chat.frame", "group": "everyone", "text": text, "burst": "presence"}
+        await fanout._deliver(dict(event, except_user=user))
+    await fanout._burst_flushes["presence"]
+    assert [json.loads(text) for text in new.frames] == [
+        {
+            "type": "presence_batch",
+            "online": ["dave"],
+            "away": ["carol"],
+            "offline": ["erin"],
+            "last_seen": {"erin": None},
+        }
+    ]
+    assert presence.PRESENCE_BURST == "presence"
+    # A socket that did not ask gets the frames one by one (a few) as before.
+    assert [json.loads(text)["user"] for text in old.frames] == ["carol", "dave", "carol", "erin"]

@@ -167,3 +167,31 @@ async def test_heartbeat_survives_a_failed_announcement_and_retries_it(redis_url
         await alive.close()
         await dead.close()
         await unreachable.aclose()
+
+
+async def test_concurrent_online_lists_share_a_read_that_started_after_they_asked(two_processes):
+    mine, other = two_processes
+    await other.add(user="ann", socket="a1")
+    reads = 0
+    read = mine._read_statuses
+
+    async def counted():
+        nonlocal reads
+        reads += 1
+        return await read()
+
+    mine._read_statuses = counted
+    # A storm of greetings at once: one read of the lists answers them all.
+    answers = await asyncio.gather(*(mine.statuses() for _ in range(10)))
+    assert reads == 1
+    assert all(answer == (["ann"], []) for answer in answers)
+
+    # A caller that comes while a read is under way waits for the next one, which
+    # sees every change made before it asked.
+    early = asyncio.ensure_future(mine.statuses())
+    await asyncio.sleep(0)  # the early read is now under way
+    await other.add(user="ben", socket="b1")
+    late = await mine.statuses()
+    assert late == (["ann", "ben"], [])
+    await early
+    assert reads == 3

@@ -7,8 +7,10 @@ one channel; it joins a group when its first local socket does, and hands each
 event's frame, encoded once by the publisher, to the outbox of every local socket
 of that group (chat/realtime/outbox.py): it never waits on a socket, and it never
 learns what a frame means. Frames published as a named burst are gathered for a
-short window, and a burst too large is replaced by one summary frame. Memberships
-are renewed for as long as they have members, since channel layers expire them.
+short window: sockets that take batches get the window's frames as one combined
+frame, the others get them one by one or, for a burst too large, one summary frame.
+Memberships are renewed for as long as they have members, since channel layers
+expire them.
 """
 
 import asyncio
@@ -40,6 +42,9 @@ FRAMES_PER_BURST_WINDOW = 5
 RoomList = list[tuple[str, frozenset[int] | None]]
 _room_reader: Callable[[], Awaitable[RoomList]] | None = None
 _summaries: dict[str, Callable[[], Awaitable[str | None]]] = {}
+# What combines the frames of one window of a named burst into one frame's text,
+# for sockets that take batches.
+_combiners: dict[str, Callable[[list[str]], str]] = {}
 
 
 def set_room_reader(reader: Callable[[], Awaitable[RoomList]]) -> None:
@@ -48,15 +53,27 @@ def set_room_reader(reader: Callable[[], Awaitable[RoomList]]) -> None:
     _room_reader = reader
 
 
-def on_burst(name: str, summarise: Callable[[], Awaitable[str | None]]) -> None:
-    """Sets the summary that replaces a burst of frames published with `burst=name`."""
+def on_burst(
+    name: str,
+    summarise: Callable[[], Awaitable[str | None]],
+    combine: Callable[[list[str]], str] | None = None,
+) -> None:
+    """Sets the summary that replaces a burst of frames published with `burst=name`.
+
+    `combine`, if given, makes one frame of a window's frames (in order) for the
+    sockets that take batches.
+    """
     _summaries[name] = summarise
+    if combine is not None:
+        _combiners[name] = combine
 
 
 class Socket(Protocol):
     """What the fan-out needs of a socket (ChatConsumer implements it)."""
 
     username: str
+    # Whether the socket takes a window of burst frames as one combined frame.
+    takes_batches: bool
 
     def push(self, text: str) -> None:
         """Queues one text frame (or keeps it until the socket has sent `hello`); never waits."""
@@ -212,17 +229,46 @@ class Fanout:
         while self._bursts[name]:
             await asyncio.sleep(settings.CHAT_PRESENCE_WINDOW_SECONDS)
             events, self._bursts[name] = self._bursts[name], []
+            by_group: dict[str, list[dict]] = {}
+            for event in events:
+                by_group.setdefault(event["group"], []).append(event)
+            combine = _combiners.get(name)
+            # Members are split once per window: those that take a combined frame
+            # and the others, which get the frames one by one or the summary.
+            batched: dict[str, list[Socket]] = {}
+            single: dict[str, list[Socket]] = {}
+            for group, group_events in by_group.items():
+                members = list(self.members.get(group, ()))
+                if combine is None or len(group_events) < 2:
+                    single[group] = members
+                    continue
+                batched[group] = [socket for socket in members if socket.takes_batches]
+                single[group] = [socket for socket in members if not socket.takes_batches]
+            for group, sockets in batched.items():
+                if not sockets:
+                    continue
+                try:
+                    text = combine([event["text"] for event in by_group[group]])
+                except Exception:
+                    # Those sockets get what the others get, rather than nothing.
+                    logger.exception("combining a %s burst failed", name)
+                    single[group] += sockets
+                    continue
+                _push_all(sockets, text)
             summary = None
             summarise = _summaries.get(name)
-            if len(events) > FRAMES_PER_BURST_WINDOW and summarise is not None:
+            if (
+                len(events) > FRAMES_PER_BURST_WINDOW
+                and summarise is not None
+                and any(single.values())
+            ):
                 summary = await summarise()
-            if summary is None:
-                for event in events:
-                    members = self.members.get(event["group"], ())
-                    _push_all(list(members), event["text"], event.get("except_user"))
-                continue
-            for group in dict.fromkeys(event["group"] for event in events):
-                _push_all(list(self.members.get(group, ())), summary)
+            for group, sockets in single.items():
+                if summary is not None:
+                    _push_all(sockets, summary)
+                    continue
+                for event in by_group[group]:
+                    _push_all(sockets, event["text"], event.get("except_user"))
 
 
 def _push_all(sockets: Iterable[Socket], text: str, except_user: str | None = None) -> None:

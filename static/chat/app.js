@@ -11,7 +11,7 @@ import { peopleToMention } from './mentions.js';
 import { StaffMenu, moderationNotice, mutedText } from './moderation.js';
 import { Notices, isLevel } from './notices.js';
 import { sidebarOrder, stepConversation } from './keyboard.js';
-import { IdleReporter, idleFrame, profileFrame, watchPresence } from './presence.js';
+import { IdleReporter, idleFrame, profileFrame, watchPresence, withPresenceBatches } from './presence.js';
 import {
   bodyProblem, deleteFrame, dmKey, editFrame, messageKey, newClientId, notifyFrame, parseKey, reactFrame, readFrame, sendFrame, typingFrame,
 } from './protocol.js';
@@ -94,7 +94,8 @@ function startChat(root) {
   const announcer = new Announcer((text) => view.announce(text));
 
   const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const socket = new ChatSocket(`${scheme}//${window.location.host}${root.dataset.wsPath}`, {
+  const url = withPresenceBatches(`${scheme}//${window.location.host}${root.dataset.wsPath}`);
+  const socket = new ChatSocket(url, {
     onFrame: handleFrame,
     onState: connectionChanged,
   });

@@ -2,6 +2,7 @@
 // per frame type in one table. Handlers change the store (messages go through
 // the catch-up module) and call back into the page; none touches the DOM.
 
+import { applyPresenceBatch } from './presence.js';
 import { errorText, frameKey, parseKey } from './protocol.js';
 
 /**
@@ -26,6 +27,11 @@ export function frameHandlers(page) {
 
     presence(frame) {
       store.applyPresence(frame);
+    },
+
+    // Several changes of one window at once (the socket asked for batches).
+    presence_batch(frame) {
+      applyPresenceBatch(store, frame);
     },
 
     users(frame) {

@@ -19,6 +19,42 @@ export const idleFrame = (idle) => ({ type: 'idle', idle });
 export const profileFrame = (user) => ({ type: 'profile', user });
 
 /**
+ * The socket URL that asks the server for `presence_batch` frames: a window's
+ * changes of presence as one frame rather than a frame each (or, in a burst,
+ * the whole online list).
+ */
+export function withPresenceBatches(url) {
+  return `${url}${url.includes('?') ? '&' : '?'}presence=batch`;
+}
+
+/** The statuses a `presence_batch` frame lists users under. */
+const BATCH_STATUSES = ['online', 'away', 'offline'];
+
+/**
+ * Takes a `presence_batch` frame (each user's new status, listed once under
+ * `online`, `away` or `offline`, and `last_seen` for the offline ones): applies
+ * each as the `presence` frame it stands for (`store.applyPresence`). Returns
+ * how many were applied; names that are not strings are skipped.
+ */
+export function applyPresenceBatch(store, frame) {
+  let applied = 0;
+  const seen = frame?.last_seen !== null && typeof frame?.last_seen === 'object' ? frame.last_seen : {};
+  for (const status of BATCH_STATUSES) {
+    const users = frame?.[status];
+    if (!Array.isArray(users)) continue;
+    for (const user of users) {
+      if (typeof user !== 'string') continue;
+      const change = { type: 'presence', user, online: status !== 'offline', status };
+      // Unknown when missing: the store then asks `profile` for it if it needs it.
+      if (status === 'offline' && Object.hasOwn(seen, user)) change.last_seen = seen[user];
+      store.applyPresence(change);
+      applied += 1;
+    }
+  }
+  return applied;
+}
+
+/**
  * Tells the server whether the person is idle: `send(idle)` once when the page
  * turns idle (no input for IDLE_AFTER_MS, or hidden) and once when it turns
  * active again. Input only records a time; one timer checks it, so a moving

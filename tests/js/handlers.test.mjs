@@ -45,7 +45,7 @@ function message(id, seq, rev, fields = {}) {
 test('every server frame type the page uses has its handler in the table', () => {
   const handlers = frameHandlers({ store: new Store('bob'), catchUp: null });
   assert.deepEqual([...handlers.keys()].sort(), [
-    'ack', 'error', 'hello', 'history', 'message', 'notify', 'presence', 'profile', 'read', 'rooms', 'search', 'sync', 'typing', 'users',
+    'ack', 'error', 'hello', 'history', 'message', 'notify', 'presence', 'presence_batch', 'profile', 'read', 'rooms', 'search', 'sync', 'typing', 'users',
   ]);
 });
 

@@ -5,7 +5,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { IDLE_AFTER_MS, IdleReporter, lastSeenText, presenceNote } from '../../static/chat/presence.js';
+import {
+  applyPresenceBatch, IDLE_AFTER_MS, IdleReporter, lastSeenText, presenceNote, withPresenceBatches,
+} from '../../static/chat/presence.js';
+import { frameHandlers } from '../../static/chat/handlers.js';
 import { Store } from '../../static/chat/store.js';
 
 /** A fake clock with timers that run only when the test moves time on. */
@@ -251,4 +254,59 @@ test('profiles are asked a few at a time', () => {
   assert.equal(second.length, 10);
   assert.equal(new Set([...first, ...second]).size, 20);
   assert.equal(store.takeProfilesToAsk().length, 5);
+});
+
+test('a presence batch ends where its changes one by one would', () => {
+  const hello = { type: 'hello', user: 'alice', rooms: [], last_id: 0, rev: 0, online: ['alice', 'bob', 'erin'], away: [] };
+  const store = new Store('alice');
+  store.applyHello(hello);
+  const oneByOne = new Store('alice');
+  oneByOne.applyHello(hello);
+  for (const change of [
+    { type: 'presence', user: 'carol', online: true, status: 'online' },
+    { type: 'presence', user: 'bob', online: false, status: 'offline', last_seen: '2026-12-01T18:04:00.000Z' },
+    { type: 'presence', user: 'dave', online: true, status: 'away' },
+    { type: 'presence', user: 'erin', online: false, status: 'offline', last_seen: null },
+  ]) oneByOne.applyPresence(change);
+
+  const applied = applyPresenceBatch(store, {
+    type: 'presence_batch',
+    online: ['carol'],
+    away: ['dave'],
+    offline: ['bob', 'erin'],
+    last_seen: { bob: '2026-12-01T18:04:00.000Z', erin: null },
+  });
+  assert.equal(applied, 4);
+  assert.deepEqual([...store.online].sort(), ['alice', 'carol', 'dave']);
+  assert.deepEqual([...store.away], ['dave']);
+  assert.equal(store.lastSeenOf('bob'), '2026-12-01T18:04:00.000Z');
+  assert.equal(store.lastSeenOf('erin'), null);
+  assert.deepEqual([...store.online].sort(), [...oneByOne.online].sort());
+  assert.deepEqual([...store.away].sort(), [...oneByOne.away].sort());
+  assert.deepEqual(store.takeProfilesToAsk(), oneByOne.takeProfilesToAsk());
+});
+
+test('a malformed presence batch changes nothing it cannot read', () => {
+  const store = new Store('alice');
+  store.applyHello({ type: 'hello', user: 'alice', rooms: [], last_id: 0, rev: 0, online: ['alice'], away: [] });
+  assert.equal(applyPresenceBatch(store, { type: 'presence_batch' }), 0);
+  assert.equal(applyPresenceBatch(store, { type: 'presence_batch', online: 'bob', last_seen: 'x' }), 0);
+  assert.equal(applyPresenceBatch(store, { type: 'presence_batch', online: [null, 7, ['x'], 'bob'] }), 1);
+  assert.deepEqual([...store.online].sort(), ['alice', 'bob']);
+});
+
+test('the page routes presence_batch frames to the store', () => {
+  const store = new Store('alice');
+  store.applyHello({ type: 'hello', user: 'alice', rooms: [], last_id: 0, rev: 0, online: ['alice'], away: [] });
+  const handlers = frameHandlers({ store, catchUp: {} });
+  handlers.get('presence_batch')({
+    type: 'presence_batch',
+    online: ['bob'], away: [], offline: [], last_seen: {},
+  });
+  assert.equal(store.statusOf('bob'), 'online');
+});
+
+test('the socket URL asks for presence batches', () => {
+  assert.equal(withPresenceBatches('ws://chat.example/ws/chat/'), 'ws://chat.example/ws/chat/?presence=batch');
+  assert.equal(withPresenceBatches('ws://chat.example/ws/chat/?a=1'), 'ws://chat.example/ws/chat/?a=1&presence=batch');
 });
