@@ -4,6 +4,17 @@
 # docker-compose.yml runs it behind Caddy (HTTPS) and nginx; README.md "Deployment"
 # has the commands.
 
+# Build stage: the translations (locale/*/LC_MESSAGES/*.po) compiled into the .mo
+# files Django reads, with GNU gettext's msgfmt, run as `manage.py compilemessages`
+# runs it; gettext stays out of the final image.
+FROM python:3.11-slim-bookworm AS messages
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gettext \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY locale/ locale/
+RUN find locale -name '*.po' -exec sh -c 'msgfmt --check-format -o "${1%.po}.mo" "$1"' _ {} \;
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -32,6 +43,8 @@ RUN pip install '.[s3]' && rm -rf build ./*.egg-info
 # The server runs from /app, so this copy (which has templates/ and static/ next to
 # the packages) is the one Python imports, ahead of the installed one.
 COPY . .
+# The compiled translations from the build stage, next to their .po files.
+COPY --from=messages /src/locale/ locale/
 
 # Static files for nginx: collectstatic needs settings, and settings refuse to load
 # without a SECRET_KEY when DEBUG is off; this throwaway one exists for this step

@@ -12,7 +12,8 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432
 
 .PHONY: run test test-postgres-redis install install-test lint format chromium nginx caddy clean
-.PHONY: backup restore
+.PHONY: messages makemessages gettext
+.PHONY: backup restore superuser
 
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +36,17 @@ node_modules/.package-lock.json: package-lock.json
 	touch $@
 
 ## Serve the whole site on http://$(HOST):$(PORT) (DEBUG on unless set).
-run: install
+run: install messages
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) $(PY) -m chatsite.server
+	@# At a terminal the server runs as a foreground job of its own (job control, set -m):
+	@# Ctrl+C then reaches the server alone, which stops cleanly with status 0, and not
+	@# make, which would report an "Interrupt" that looks like a failure.
+	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) bash -c 'test -t 0 && set -m; $(PY) -m chatsite.server; exit $$?'
+
+## Create an administrator account (asks for a username and password; DEBUG on unless set).
+superuser: install
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py createsuperuser
 
 ## Back up the database of DATABASE_URL and the uploaded files into backups/
 ## (chat-<UTC time>.dump or .sqlite3, and chat-<UTC time>-media.tar).
@@ -51,7 +60,7 @@ restore: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py restore "$(FILE)"
 
 ## Lint, then run the whole suite (browser tests included).
-test: install-test node_modules chromium nginx caddy
+test: install-test messages node_modules chromium nginx caddy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -59,7 +68,7 @@ test: install-test node_modules chromium nginx caddy
 
 ## The whole suite again in Redis mode (a private redis-server per session) on
 ## PostgreSQL (a database created for this run and dropped after it).
-test-postgres-redis: install-test node_modules chromium nginx caddy
+test-postgres-redis: install-test messages node_modules chromium nginx caddy
 	CHAT_TEST_REDIS=1 DATABASE_URL=$(PG_URL)/chat_run_$$$$ $(PY) -m pytest
 
 ## Benchmark the site against a naive Channels consumer and a raw websockets server
@@ -75,6 +84,32 @@ lint:
 format:
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+## Compile the translations (locale/*/LC_MESSAGES/*.po) into the .mo files Django
+## reads, next to them, each again only when its .po changed; the .mo files are built,
+## never committed (docs/i18n.md). msgfmt --check-format is what compilemessages runs.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+messages: $(MO_FILES)
+locale/%.mo: locale/%.po | gettext
+	msgfmt --check-format -o $@ $<
+
+## After adding or changing a text: collect the texts into the .po catalogues, then
+## translate the new entries (docs/i18n.md); tests/test_translations.py checks both.
+makemessages: install gettext
+	DEBUG=$${DEBUG:-1} $(PY) manage.py makemessages -l ru --no-obsolete --ignore=.venv --ignore=node_modules --ignore=tests --ignore=bench --ignore=docs --ignore=staticfiles
+	DEBUG=$${DEBUG:-1} $(PY) manage.py makemessages -d djangojs -l ru --no-obsolete --ignore=.venv --ignore=node_modules --ignore=tests --ignore=bench --ignore=docs --ignore=staticfiles
+
+## Compiling and collecting translations needs GNU gettext (msgfmt, xgettext);
+## install it when we may.
+gettext:
+	@command -v msgfmt >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing GNU gettext for the translations..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; \
+	  else \
+	    echo "The translations need GNU gettext: run 'sudo apt-get install gettext'." >&2; \
+	    exit 1; \
+	  fi; }
 
 ## The browser tests drive Debian's chromium; install it when we may.
 chromium:

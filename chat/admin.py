@@ -13,8 +13,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from chat import live
+from chat.accounts import account_delete
 from chat.errors import ChatError
 from chat.files.admin import UploadInline
 from chat.messaging.changes import message_delete, message_edit
@@ -36,8 +39,10 @@ class RoomForm(forms.ModelForm):
         members = self.cleaned_data["members"]
         if self.instance.pk and not members and self.instance.members.exists():
             raise forms.ValidationError(
-                "A private room keeps at least one member: without members its history "
-                "would open to everyone. Delete the room instead."
+                _(
+                    "A private room keeps at least one member: without members its history "
+                    "would open to everyone. Delete the room instead."
+                )
             )
         return members
 
@@ -57,7 +62,7 @@ class RoomAdmin(RoomExportAdmin, admin.ModelAdmin):
         members = Room.members.through.objects.filter(room_id=OuterRef("pk"))
         return super().get_queryset(request).annotate(is_private=Exists(members))
 
-    @admin.display(boolean=True, description="private", ordering="is_private")
+    @admin.display(boolean=True, description=_("private"), ordering="is_private")
     def private(self, room: Room) -> bool:
         """Whether the room has members (only they see it), or is open to everyone."""
         return room.is_private
@@ -155,7 +160,7 @@ class MessageAdmin(admin.ModelAdmin):
     ]
     show_full_result_count = False
 
-    @admin.display(description="body")
+    @admin.display(description=_("body"))
     def short_body(self, message: Message) -> str:
         """Shows the start of the body; the admin escapes it as text."""
         return message.body if len(message.body) <= 80 else message.body[:79] + "…"
@@ -173,7 +178,7 @@ class MessageAdmin(admin.ModelAdmin):
         if change and "body" in form.changed_data:
             body = obj.body.strip()
             if is_blank(body) or not is_storable(body):
-                messages.error(request, "The body was not changed: it would be empty.")
+                messages.error(request, _("The body was not changed: it would be empty."))
                 return
             edit = partial(
                 message_edit, user_id=request.user.pk, message_id=obj.pk, body=body, as_staff=True
@@ -195,7 +200,9 @@ class MessageAdmin(admin.ModelAdmin):
 class MuteForm(forms.ModelForm):
     """A mute as staff give it: whom, where (no room: everywhere), for how many minutes."""
 
-    minutes = forms.IntegerField(min_value=1, max_value=MAX_MUTE_MINUTES, initial=60)
+    minutes = forms.IntegerField(
+        label=_("Minutes"), min_value=1, max_value=MAX_MUTE_MINUTES, initial=60
+    )
 
     class Meta:
         model = Mute
@@ -272,7 +279,7 @@ class ModerationActionAdmin(admin.ModelAdmin):
 User = get_user_model()
 
 
-@admin.action(description="Delete all messages of the selected users (tombstones)")
+@admin.action(description=_("Delete all messages of the selected users (tombstones)"))
 def purge_messages(modeladmin, request, queryset) -> None:
     """Tombstones every message the selected users sent; the conversations keep their seqs."""
     ids = list(
@@ -281,21 +288,39 @@ def purge_messages(modeladmin, request, queryset) -> None:
     for pk in ids:
         delete = partial(message_delete, user_id=request.user.pk, message_id=pk, as_staff=True)
         _after_commit(request, delete)
-    modeladmin.message_user(request, f"{len(ids)} messages will be deleted.")
+    text = ngettext(
+        "%(count)d message will be deleted.", "%(count)d messages will be deleted.", len(ids)
+    )
+    modeladmin.message_user(request, text % {"count": len(ids)})
 
 
-@admin.action(description="Mute the selected users everywhere for 1 hour")
+@admin.action(description=_("Mute the selected users everywhere for 1 hour"))
 def mute_for_an_hour(modeladmin, request, queryset) -> None:
     """Mutes each selected user everywhere for an hour, as `mute` from the page does."""
     for username in queryset.values_list("username", flat=True):
         mute_set(actor=request.user, username=username, minutes=60)
-    modeladmin.message_user(request, f"{queryset.count()} users muted for 1 hour.")
+    count = queryset.count()
+    text = ngettext("%(count)d user muted for 1 hour.", "%(count)d users muted for 1 hour.", count)
+    modeladmin.message_user(request, text % {"count": count})
 
 
 class ChatUserAdmin(UserAdmin):
-    """Django's user admin, with the purge of a user's messages and a one-hour mute."""
+    """Django's user admin, with the purge of a user's messages and a one-hour mute.
+
+    Deleting a user deletes the account as the user's own profile page does: the row
+    stays as `deleted-<id>`, the messages become tombstones, so no `seq` is lost.
+    """
 
     actions = [*UserAdmin.actions, purge_messages, mute_for_an_hour]
+
+    def delete_model(self, request, obj) -> None:
+        """Deletes the account (tombstones its messages) instead of the row."""
+        _after_commit(request, partial(account_delete, user_id=obj.pk))
+
+    def delete_queryset(self, request, queryset) -> None:
+        """Deletes each selected account as `delete_model` does."""
+        for pk in queryset.values_list("pk", flat=True):
+            _after_commit(request, partial(account_delete, user_id=pk))
 
 
 if admin.site.is_registered(User):

@@ -6,12 +6,14 @@ checks sessions) is set here, in one place, rather than by import side effects.
 """
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ChatConfig(AppConfig):
     """Registers the chat app, its signal handlers and its real-time listeners."""
 
     name = "chat"
+    verbose_name = _("Chat")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -253,6 +253,36 @@ class ChatConsumer(AsyncWebsocketConsumer):
             rest.close()  # the transport is full: the close frame cannot be written
             abort_transport(self.base_send)
 
+    # --- Login session changes ---------------------------------------------------
+
+    def session_renamed(self, key: str) -> None:
+        """Follows the login session to its new key: a password change keeps the page open.
+
+        The session watch checks the new key from now on, and a logout of the new
+        session reaches this socket through the new key's group.
+        """
+        if key == self.session_key:
+            return  # told twice: by the event and by the session watch
+        old_group = groups.session_group(self.session_key)
+        self.session_key = key
+        task = asyncio.ensure_future(self._follow_session(old_group, groups.session_group(key)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow_session(self, old_group: str, new_group: str) -> None:
+        try:
+            fanout = get_fanout()
+            if self.gone:
+                return
+            await fanout.join(self, {new_group})
+            await fanout.leave(self, {old_group})
+            if self.gone:  # released meanwhile: give back what was just joined
+                await fanout.leave(self, {new_group})
+                return
+            self.member_of = (self.member_of - {old_group}) | {new_group}
+        except OUTAGES:
+            self.end(CloseCode.RECONNECT)
+
     # --- Room list changes --------------------------------------------------------
 
     def rooms_changed(self) -> None:

@@ -1,4 +1,5 @@
-"""Account forms: sign-up refuses usernames that could pass for someone else's.
+"""Account forms: sign-up refuses usernames that could pass for someone else's; the
+profile's e-mail, the password reset that says when mail could not go, account deletion.
 
 Homoglyph data comes from `confusable_homoglyphs` (Unicode's confusables.txt).
 """
@@ -7,10 +8,15 @@ import functools
 import unicodedata
 
 from confusable_homoglyphs import categories, confusables
+from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.template import loader
 from django.utils.translation import gettext_lazy as _
+
+from chat.accounts import DELETED_USERNAME_PREFIX
 
 # Scripts written together in one language are not a "mix" (Unicode TR39's
 # "highly restrictive" level): Japanese, Chinese with Bopomofo, Korean, each with Latin.
@@ -91,10 +97,20 @@ def username_lookalike_taken(username: str) -> bool:
 
 
 class SignupForm(UserCreationForm):
-    """Django's user-creation form (username, password1, password2), refusing lookalike names."""
+    """Django's user-creation form (username, optional e-mail, passwords), refusing lookalikes."""
+
+    email = forms.EmailField(
+        label=_("E-mail (optional)"),
+        required=False,
+        help_text=_("Only used to send you a link if you forget your password."),
+    )
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")
 
     error_messages = {
         **UserCreationForm.error_messages,
+        "reserved": _("This username is reserved. Choose a different name."),
         "mixed_scripts": _(
             "Use the letters of one script: this username mixes %(scripts)s, "
             "which lets it pass for a different name."
@@ -111,6 +127,9 @@ class SignupForm(UserCreationForm):
         username = super().clean_username()
         if not username:
             return username
+        if username.casefold().startswith(DELETED_USERNAME_PREFIX):
+            # The placeholder names of deleted accounts ("deleted-17").
+            raise ValidationError(self.error_messages["reserved"], code="reserved")
         if username_mixes_scripts(username):
             *others, last = sorted(script.title() for script in username_scripts(username))
             scripts = _("%(others)s and %(last)s") % {"others": ", ".join(others), "last": last}
@@ -122,3 +141,63 @@ class SignupForm(UserCreationForm):
         if username_lookalike_taken(username):
             raise ValidationError(self.error_messages["lookalike"], code="lookalike")
         return username
+
+
+class EmailForm(forms.ModelForm):
+    """The profile's e-mail address, where password reset links go (empty: none)."""
+
+    class Meta:
+        model = get_user_model()
+        fields = ("email",)
+        labels = {"email": _("E-mail")}
+        help_texts = {"email": _("Password reset links are sent here. Leave empty for none.")}
+
+
+class MailNotSent(Exception):
+    """The mail server refused or could not be reached: the reset link did not go out."""
+
+
+class ResetForm(PasswordResetForm):
+    """Django's password reset form, except that a mail that could not be sent is an error.
+
+    Django logs the failure and reports success anyway; here the page says so.
+    """
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ) -> None:
+        """Sends the reset link; raises MailNotSent when the mail server fails."""
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        body = loader.render_to_string(email_template_name, context)
+        message = EmailMultiAlternatives(subject, body, from_email, [to_email])
+        try:
+            message.send()
+        except OSError as exc:  # smtplib's errors and a refused connection are OSErrors
+            raise MailNotSent(str(exc)) from exc
+
+
+class AccountDeleteForm(forms.Form):
+    """Confirms deleting the account with its current password."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, user, *args, **kwargs) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self) -> str:
+        """Refuses a password that is not the account's."""
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise ValidationError(_("This is not your password."), code="password_incorrect")
+        return password

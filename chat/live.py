@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from redis.exceptions import RedisError
 
 from chat import metrics
@@ -62,7 +63,9 @@ def _processes() -> tuple[list[dict], str | None]:
     try:
         reports = metrics.process_reports()
     except (RedisError, OSError) as exc:
-        note = f"Redis did not answer ({exc.__class__.__name__}): only this process is shown."
+        note = gettext("Redis did not answer (%(error)s): only this process is shown.") % {
+            "error": exc.__class__.__name__
+        }
         reports = [metrics.snapshot()]
     now = time.time()
     return [
@@ -85,7 +88,9 @@ def live(request: HttpRequest, *, site) -> HttpResponse:
         online, away = async_to_sync(get_presence().statuses)()
     except (RedisError, OSError) as exc:
         online, away = [], []
-        presence_note = f"Presence is unavailable ({exc.__class__.__name__})."
+        presence_note = gettext("Presence is unavailable (%(error)s).") % {
+            "error": exc.__class__.__name__
+        }
     else:
         presence_note = None
     processes, process_note = _processes()
@@ -96,7 +101,7 @@ def live(request: HttpRequest, *, site) -> HttpResponse:
     per_minute = message_counts_by_minute(minutes=MINUTES, now=timezone.now())
     context = {
         **site.each_context(request),
-        "title": "Live",
+        "title": gettext("Live"),
         "refresh_seconds": REFRESH_SECONDS,
         "people": [
             {"name": user, "away": user in away, "processes": where.get(user, [])}
@@ -130,7 +135,12 @@ def register(site) -> None:
             if app["app_label"] == "chat":
                 url = reverse("admin:chat_live", current_app=site.name)
                 app["models"].append(
-                    {"name": "Live", "object_name": "Live", "admin_url": url, "view_only": True}
+                    {
+                        "name": gettext_lazy("Live"),
+                        "object_name": "Live",
+                        "admin_url": url,
+                        "view_only": True,
+                    }
                 )
         return apps
 

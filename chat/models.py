@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 ROOM_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -17,20 +18,28 @@ class Room(models.Model):
         validators=[
             RegexValidator(
                 ROOM_NAME_PATTERN,
-                "Use 1 to 64 lowercase letters, digits, '-' or '_', "
-                "starting with a letter or digit.",
+                _(
+                    "Use 1 to 64 lowercase letters, digits, '-' or '_', "
+                    "starting with a letter or digit."
+                ),
             )
         ],
+        verbose_name=_("name"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     # The seq of the newest message; the row is locked while a message is added.
-    last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    last_seq = models.PositiveBigIntegerField(default=0, editable=False, verbose_name=_("last seq"))
     # A room with members is private to them; a room without members is open to all.
     members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="private_rooms"
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="private_rooms",
+        verbose_name=_("members"),
     )
 
     class Meta:
+        verbose_name = _("room")
+        verbose_name_plural = _("rooms")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -65,10 +74,18 @@ class Message(models.Model):
     """A stored message: in a room, or direct to one recipient."""
 
     sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages_sent"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="messages_sent",
+        verbose_name=_("sender"),
     )
     room = models.ForeignKey(
-        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+        Room,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("room"),
     )
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -76,6 +93,7 @@ class Message(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="messages_received",
+        verbose_name=_("recipient"),
     )
     direct = models.ForeignKey(
         DirectConversation,
@@ -84,30 +102,45 @@ class Message(models.Model):
         on_delete=models.CASCADE,
         related_name="messages",
         editable=False,
+        verbose_name=_("direct"),
     )
-    body = models.TextField(max_length=4000, blank=True)
-    client_id = models.CharField(max_length=64)
-    seq = models.PositiveBigIntegerField()
-    sent_at = models.DateTimeField(db_index=True)
+    body = models.TextField(max_length=4000, blank=True, verbose_name=_("body"))
+    client_id = models.CharField(max_length=64, verbose_name=_("client id"))
+    seq = models.PositiveBigIntegerField(verbose_name=_("seq"))
+    sent_at = models.DateTimeField(db_index=True, verbose_name=_("sent at"))
     # Every creation or change of any message takes the next revision (see Counter),
     # under the lock that makes them commit in order: `sync since` follows it.
-    rev = models.PositiveBigIntegerField(unique=True, editable=False)
-    edited_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rev = models.PositiveBigIntegerField(unique=True, editable=False, verbose_name=_("rev"))
+    edited_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("edited at")
+    )
     # A deleted message keeps its id and seq; its text, reactions and mentions are gone.
-    deleted = models.BooleanField(default=False, editable=False)
+    deleted = models.BooleanField(default=False, editable=False, verbose_name=_("deleted"))
     # [{"emoji": "👍", "users": ["alice", "bob"]}], in order of each emoji's first use.
-    reactions = models.JSONField(default=list, blank=True, editable=False)
+    reactions = models.JSONField(
+        default=list, blank=True, editable=False, verbose_name=_("reactions")
+    )
     # The usernames the body mentions as @name, in order; `mentions` is the same as
     # rows, so a user's unread mentions can be counted.
-    mentioned = models.JSONField(default=list, blank=True, editable=False)
+    mentioned = models.JSONField(
+        default=list, blank=True, editable=False, verbose_name=_("mentioned")
+    )
     mentions = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in", editable=False
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="mentioned_in",
+        editable=False,
+        verbose_name=_("mentions"),
     )
     # The attached files as the wire shows them, in order: [{"id", "name", "size",
     # "type", "width", "height", "thumb"}]; the Upload rows behind them decide access.
-    attachments = models.JSONField(default=list, blank=True, editable=False)
+    attachments = models.JSONField(
+        default=list, blank=True, editable=False, verbose_name=_("attachments")
+    )
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         ordering = ["id"]
         constraints = [
             # A retried send (same client_id) can never become a second message.
@@ -188,23 +221,38 @@ class NotificationLevel(models.Model):
     """
 
     class Level(models.TextChoices):
-        ALL = "all", "All messages"
-        MENTIONS = "mentions", "Mentions and direct messages"
-        NONE = "none", "Nothing"
+        ALL = "all", _("All messages")
+        MENTIONS = "mentions", _("Mentions and direct messages")
+        NONE = "none", _("Nothing")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_levels"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notification_levels",
+        verbose_name=_("user"),
     )
     room = models.ForeignKey(
-        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Room,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("room"),
     )
     # The other party of a direct conversation (myself for notes to self).
     peer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("peer"),
     )
-    level = models.CharField(max_length=8, choices=Level.choices)
+    level = models.CharField(max_length=8, choices=Level.choices, verbose_name=_("level"))
 
     class Meta:
+        verbose_name = _("notification level")
+        verbose_name_plural = _("notification levels")
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "room"], condition=Q(room__isnull=False), name="notify_room"
@@ -230,12 +278,17 @@ class LastSeen(models.Model):
     """When a user was last online: written as they go offline, and now and then while online."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+        verbose_name=_("user"),
     )
-    last_seen = models.DateTimeField()
+    last_seen = models.DateTimeField(verbose_name=_("last seen"))
 
     class Meta:
-        verbose_name_plural = "last seen"
+        verbose_name = _("last seen")
+        verbose_name_plural = _("last seen")
 
     def __str__(self) -> str:
         return f"{self.user} last seen {self.last_seen:%Y-%m-%d %H:%M}"
@@ -249,25 +302,37 @@ class Upload(models.Model):
     """
 
     # The opaque id clients see in URLs and `attachments`; never the primary key.
-    key = models.CharField(max_length=32, unique=True, editable=False)
+    key = models.CharField(max_length=32, unique=True, editable=False, verbose_name=_("key"))
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="uploads",
+        verbose_name=_("owner"),
     )
     message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads"
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="uploads",
+        verbose_name=_("message"),
     )
     # The file's name as its owner gave it (shown and offered on download).
-    name = models.CharField(max_length=255)
-    size = models.PositiveBigIntegerField()
+    name = models.CharField(max_length=255, verbose_name=_("name"))
+    size = models.PositiveBigIntegerField(verbose_name=_("size"))
     # The type read from the file's bytes, never the browser's claim.
-    content_type = models.CharField(max_length=100)
-    file = models.FileField(max_length=255)
-    thumb = models.FileField(max_length=255, blank=True)
-    width = models.PositiveIntegerField(null=True, blank=True)
-    height = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    content_type = models.CharField(max_length=100, verbose_name=_("content type"))
+    file = models.FileField(max_length=255, verbose_name=_("file"))
+    thumb = models.FileField(max_length=255, blank=True, verbose_name=_("thumb"))
+    width = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("width"))
+    height = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("height"))
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
 
     class Meta:
+        verbose_name = _("upload")
+        verbose_name_plural = _("uploads")
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -278,18 +343,33 @@ class Mute(models.Model):
     """A user kept from writing until `until`: in one room, or everywhere (no room)."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mutes"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="mutes",
+        verbose_name=_("user"),
     )
     room = models.ForeignKey(
-        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Room,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("room"),
     )
-    until = models.DateTimeField()
+    until = models.DateTimeField(verbose_name=_("until"))
     by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("mute")
+        verbose_name_plural = _("mutes")
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "room"], condition=Q(room__isnull=False), name="mute_room"
@@ -308,27 +388,38 @@ class ModerationAction(models.Model):
     """A record of one staff action: who did what to whom, and when."""
 
     class Kind(models.TextChoices):
-        DELETE = "delete", "Deleted a message"
-        MUTE = "mute", "Muted a user"
-        UNMUTE = "unmute", "Lifted a mute"
-        DEACTIVATE = "deactivate", "Deactivated a user"
-        MEMBERS = "members", "Changed a room's members"
+        DELETE = "delete", _("Deleted a message")
+        MUTE = "mute", _("Muted a user")
+        UNMUTE = "unmute", _("Lifted a mute")
+        DEACTIVATE = "deactivate", _("Deactivated a user")
+        MEMBERS = "members", _("Changed a room's members")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("actor"),
     )
     # Kept as text too, so the record survives the deletion of the accounts it names.
-    actor_name = models.CharField(max_length=150)
-    target_name = models.CharField(max_length=150, blank=True)
+    actor_name = models.CharField(max_length=150, verbose_name=_("actor name"))
+    target_name = models.CharField(max_length=150, blank=True, verbose_name=_("target name"))
     room = models.ForeignKey(
-        Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Room,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("room"),
     )
-    message_id = models.BigIntegerField(null=True, blank=True)
-    detail = models.CharField(max_length=255, blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    message_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("message id"))
+    detail = models.CharField(max_length=255, blank=True, verbose_name=_("detail"))
+    at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("at"))
 
     class Meta:
+        verbose_name = _("moderation action")
+        verbose_name_plural = _("moderation actions")
         ordering = ["-at"]
 
     def __str__(self) -> str:

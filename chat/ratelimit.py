@@ -1,7 +1,8 @@
 """Rate limits per user, shared by all of a user's sockets (and processes, with Redis):
 messages (CHAT_RATE_LIMIT), reads (CHAT_READ_RATE_LIMIT: history, sync, search),
 socket handshakes (CHAT_CONNECT_RATE_LIMIT) and uploads (CHAT_UPLOAD_RATE_LIMIT);
-and sign-ups per client address (CHAT_SIGNUP_RATE_LIMIT).
+sign-ups per client address (CHAT_SIGNUP_RATE_LIMIT) and password reset mails per
+e-mail address (CHAT_RESET_RATE_LIMIT).
 """
 
 import logging
@@ -94,6 +95,11 @@ def _sync_check(kind: str, rate: tuple[int, int] | None, key: str) -> float | No
 def signup_rate_check(*, address: str) -> float | None:
     """Counts one sign-up attempt from `address`; returns seconds to wait when over, else None."""
     return _sync_check("signup", settings.CHAT_SIGNUP_RATE_LIMIT, address)
+
+
+def reset_rate_check(*, email: str) -> float | None:
+    """Counts one password reset request for `email`; seconds to wait when over, else None."""
+    return _sync_check("reset", settings.CHAT_RESET_RATE_LIMIT, email.strip().casefold())
 
 
 def upload_rate_check(*, user_id: int) -> float | None:

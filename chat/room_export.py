@@ -14,6 +14,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chat.models import Message, Room
 from chat.protocol import format_time
@@ -93,8 +95,8 @@ class RoomExportAdmin:
         fields = list(super().get_readonly_fields(request, obj))
         return [*fields, "export"] if obj is not None else fields
 
-    @admin.display(description="history")
+    @admin.display(description=_("history"))
     def export(self, room: Room) -> str:
         """A link that downloads the room's messages as JSON."""
         url = reverse("admin:chat_room_export", args=[room.pk])
-        return format_html('<a href="{}" download>Export as JSON</a>', url)
+        return format_html('<a href="{}" download>{}</a>', url, gettext("Export as JSON"))

@@ -10,6 +10,10 @@ from django.utils.crypto import constant_time_compare
 from chat.models import Room
 from chat.rooms import rooms_visible_to
 
+# What a session left behind by a password change holds: the key its login moved to
+# (it is logged in as nobody). Written by chat.accounts.
+SESSION_MOVED_TO = "chat_moved_to"
+
 
 def room_names(*, user_id: int) -> list[str]:
     """Lists the names of the rooms the user may see, sorted."""
@@ -29,13 +33,31 @@ def user_get(*, username: str, active_only: bool = True) -> AbstractBaseUser | N
     return users.first()
 
 
-def sessions_ended(*, sessions: dict[str, int]) -> set[str]:
-    """Returns the session keys (of the given key -> user id pairs) that are no longer valid."""
-    return {
-        key
-        for key, user_id in sessions.items()
-        if not session_is_valid(session_key=key, user_id=user_id)
-    }
+def sessions_ended(*, sessions: dict[str, int]) -> dict[str, str | None]:
+    """Returns the ended session keys (of the given key -> user id pairs), each with the key
+    its login moved to (a password change in that browser), or None.
+    """
+    ended = {}
+    for key, user_id in sessions.items():
+        state = _session_state(key, user_id)
+        if state is None:
+            # Read once more: a read that straddled the commit of a password change
+            # can see the new password with the old session.
+            state = _session_state(key, user_id)
+        if state is not True:
+            ended[key] = state
+    return ended
+
+
+def _session_state(key: str, user_id: int) -> bool | str | None:
+    """True for a valid session; the key its login moved to; or None (ended)."""
+    if session_is_valid(session_key=key, user_id=user_id):
+        return True
+    engine = import_module(settings.SESSION_ENGINE)
+    moved_to = engine.SessionStore(key).load().get(SESSION_MOVED_TO)
+    if moved_to and session_is_valid(session_key=moved_to, user_id=user_id):
+        return moved_to
+    return None
 
 
 def session_is_valid(*, session_key: str, user_id: int) -> bool:

@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -83,9 +84,9 @@ def _wait_text(seconds: float) -> str:
     """Says how long to wait, rounded up: "40 seconds", "1 minute", "15 minutes"."""
     if seconds < 60:
         whole = max(math.ceil(seconds), 1)
-        return f"{whole} second{'s' if whole != 1 else ''}"
+        return ngettext("%(count)d second", "%(count)d seconds", whole) % {"count": whole}
     minutes = math.ceil(seconds / 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
 @never_cache

@@ -17,6 +17,7 @@ import argparse
 import gc
 import logging
 import os
+import signal
 import sys
 
 from chat.protocol import MAX_FRAME_BYTES
@@ -46,9 +47,21 @@ def _options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return options, rest
 
 
+def _exit_cleanly(signum: int, frame) -> None:
+    """Ends the process with status 0: a stop asked for (Ctrl+C, SIGTERM) is no failure."""
+    raise SystemExit(0)
+
+
 def _serve_uvicorn(options: argparse.Namespace) -> None:
     import uvicorn
     from django.conf import settings
+
+    # uvicorn shuts down gracefully on SIGINT or SIGTERM, puts back the handlers it
+    # found and raises the signal again; with Python's defaults that is a
+    # KeyboardInterrupt traceback or death by SIGTERM (status 143, which `make run`
+    # reports as an error). These handlers turn it into a clean exit instead.
+    signal.signal(signal.SIGINT, _exit_cleanly)
+    signal.signal(signal.SIGTERM, _exit_cleanly)
 
     quiet = logging.getLevelName(settings.CHAT_LOG_LEVEL) >= logging.WARNING
     uvicorn.run(

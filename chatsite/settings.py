@@ -120,6 +120,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After the session, before CommonMiddleware: the request's language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -290,10 +292,42 @@ AXES_LOCKOUT_CALLABLE = "chat.views.login_locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
 # Sign-ups (every POST of the form) per client address.
 CHAT_SIGNUP_RATE_LIMIT = _rate("CHAT_SIGNUP_RATE_LIMIT", "20/3600s")
+# Password reset requests per e-mail address (no mail bombs through the form).
+CHAT_RESET_RATE_LIMIT = _rate("CHAT_RESET_RATE_LIMIT", "3/3600s")
+
+# E-mail (password reset links) goes where EMAIL_URL says (django-environ's form:
+# smtp://user:password@host:587, smtp+tls://..., smtp+ssl://..., consolemail://).
+# With DEBUG on and no EMAIL_URL, mails are printed on the console; with DEBUG off
+# and none, no mail can go and the reset page says so.
+_email_url = env.str("EMAIL_URL", default="").strip()
+if not _email_url and DEBUG:
+    _email_url = "consolemail://"
+CHAT_EMAIL_ENABLED = bool(_email_url)
+if _email_url:
+    try:
+        _email = env.email_url_config(_email_url)
+    except (ImproperlyConfigured, ValueError) as exc:
+        raise ImproperlyConfigured(f"EMAIL_URL is not a valid e-mail URL: {exc}") from exc
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or 25
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+    EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+    EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+    EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"] or None
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="").strip() or "chat@localhost"
 
 # --- Internationalisation, static files ---------------------------------------
 
-LANGUAGE_CODE = "en-us"
+# English and Russian (docs/i18n.md): the language comes from the django_language
+# cookie set by POST /i18n/setlang/, else from Accept-Language (LocaleMiddleware).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -44,21 +44,21 @@ class Site:
         self.server = server
         self.contexts: dict[str, BrowserContext] = {}
 
-    def context(self, name: str, viewport: dict = DESKTOP) -> BrowserContext:
+    def context(self, name: str, viewport: dict = DESKTOP, locale: str = "en-GB") -> BrowserContext:
         """A browser context of its own (its own cookies), as another person's browser."""
         context = self.browser.new_context(
             viewport=viewport,
             device_scale_factor=1,
-            locale="en-GB",
+            locale=locale,
             timezone_id="UTC",
             color_scheme="light",
         )
         self.contexts[name] = context
         return context
 
-    def sign_up(self, username: str) -> Page:
+    def sign_up(self, username: str, locale: str = "en-GB") -> Page:
         """Signs `username` up through the sign-up page; returns the chat page it lands on."""
-        page = self.context(username).new_page()
+        page = self.context(username, locale=locale).new_page()
         page.goto(self.server.url + "/accounts/signup/")
         page.fill("#id_username", username)
         page.fill("#id_password1", PASSWORD)
@@ -450,6 +450,20 @@ def files(site: Site, pages: dict[str, Page]) -> None:
     shot(bob, "12-files")
 
 
+def russian(site: Site, pages: dict[str, Page]) -> None:
+    """14. olga's browser asks for Russian: the page, its texts and its times are Russian."""
+    olga = site.sign_up("olga", locale="ru-RU")
+    expect(olga.locator("html")).to_have_attribute("lang", "ru")
+    alice = pages["alice"]
+    alice.click("#rooms li[data-room=general]")
+    say(alice, "Olga, welcome! The page speaks Russian for you.")
+    expect(olga.locator("#messages .message .body").last).to_have_text(
+        "Olga, welcome! The page speaks Russian for you."
+    )
+    settle(olga)
+    shot(olga, "14-russian")
+
+
 def create_staff(server: ServerProcess) -> None:
     """Creates the staff account with Django's createsuperuser, against the server's database."""
     env = {
@@ -506,6 +520,7 @@ def main() -> None:
             run(phone, site)
             run(admin, site)
             run(files, site, pages)
+            run(russian, site, pages)
             browser.close()
     except Exception:
         print(f"--- server log ({server.log.name}) ---\n{server.output()[-4000:]}", file=sys.stderr)
@@ -513,6 +528,8 @@ def main() -> None:
     finally:
         server.stop()
         database.drop()
+    # The terminal client's picture: its own server and its own asyncio run.
+    subprocess.run([sys.executable, str(ROOT / "docs" / "screenshot_terminal.py")], check=True)
 
 
 if __name__ == "__main__":

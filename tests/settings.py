@@ -16,3 +16,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 
 # Uploads of a test run go to a private directory, never to the checkout's media/.
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="chat-test-media-"))
+
+# Mail stays in django.core.mail.outbox; a password reset test reads its link there.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CHAT_EMAIL_ENABLED = True

@@ -8,6 +8,8 @@ from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chat.files.uploads import upload_delete
 from chat.models import Upload
@@ -18,10 +20,12 @@ _SHOWN = ["file_link", "name", "owner", "message", "content_type", "size", "widt
 class _FileLink:
     """Adds `file_link`: a link that opens the file (staff who may view uploads open any)."""
 
-    @admin.display(description="file")
+    @admin.display(description=_("file"))
     def file_link(self, upload: Upload) -> str:
         """Links to the file's own URL."""
-        return format_html('<a href="{}">open</a>', reverse("upload-file", args=[upload.key]))
+        return format_html(
+            '<a href="{}">{}</a>', reverse("upload-file", args=[upload.key]), gettext("open")
+        )
 
 
 @admin.register(Upload)
@@ -75,7 +79,8 @@ class UploadInline(_FileLink, admin.TabularInline):
     fields = [field for field in _SHOWN if field != "message"]
     readonly_fields = fields
     extra = 0
-    verbose_name = "attachment"
+    verbose_name = _("attachment")
+    verbose_name_plural = _("attachments")
     show_change_link = True
 
     def has_add_permission(self, request, obj=None) -> bool:

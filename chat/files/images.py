@@ -8,6 +8,8 @@ import warnings
 from dataclasses import dataclass
 from typing import IO
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 # A thumbnail fits in this box, keeping the image's aspect; always WebP.
@@ -57,7 +59,11 @@ def image_prepare(file: IO[bytes], *, max_pixels: int) -> PreparedImage:
     can read, or when the image (all frames together) has more than `max_pixels`.
     Animated GIF, PNG and WebP keep all their frames.
     """
-    too_big = ImageRefused("too_big", f"the image has too many pixels (at most {max_pixels:,})")
+    too_big = ImageRefused(
+        "too_big",
+        gettext("the image has too many pixels (at most %(limit)s)")
+        % {"limit": number_format(max_pixels, force_grouping=True)},
+    )
     # Pillow warns past the limit and refuses past twice it; both are refusals here.
     Image.MAX_IMAGE_PIXELS = max_pixels
     file.seek(0)
@@ -67,10 +73,15 @@ def image_prepare(file: IO[bytes], *, max_pixels: int) -> PreparedImage:
             with Image.open(file) as image:
                 mime = _TYPES.get(image.format or "")
                 if mime is None:
-                    raise ImageRefused("bad_type", "the file is not a JPEG, PNG, GIF or WebP image")
+                    raise ImageRefused(
+                        "bad_type", gettext("the file is not a JPEG, PNG, GIF or WebP image")
+                    )
                 frames = 1 if mime == "image/jpeg" else getattr(image, "n_frames", 1)
                 if frames > MAX_FRAMES:
-                    raise ImageRefused("too_big", f"the image has more than {MAX_FRAMES} frames")
+                    raise ImageRefused(
+                        "too_big",
+                        gettext("the image has more than %(count)d frames") % {"count": MAX_FRAMES},
+                    )
                 if image.width * image.height * frames > max_pixels:
                     raise too_big
                 if frames > 1:

@@ -16,7 +16,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext, ngettext
 
 from chat.files.images import ImageRefused, image_prepare
 from chat.files.types import EXECUTABLE_TYPES, RASTER_EXTENSIONS, RASTER_TYPES, type_sniff
@@ -47,6 +49,15 @@ class UploadRefused(Exception):
         self.message = message
 
 
+def upload_limit_text() -> str:
+    """Says the size limit of one file in the active language, with its plural form."""
+    limit = settings.CHAT_MAX_UPLOAD_BYTES
+    text = ngettext(
+        "a file may have at most %(count)s byte", "a file may have at most %(count)s bytes", limit
+    )
+    return text % {"count": number_format(limit, force_grouping=True)}
+
+
 def upload_store(*, owner_id: int, file: IO[bytes], name: str, size: int) -> Upload:
     """Stores an uploaded file for its owner and returns the new, unattached Upload.
 
@@ -54,15 +65,13 @@ def upload_store(*, owner_id: int, file: IO[bytes], name: str, size: int) -> Upl
     stored re-encoded without metadata, with a thumbnail. Raises UploadRefused.
     """
     if size == 0:
-        raise UploadRefused("empty", "the file is empty")
+        raise UploadRefused("empty", gettext("the file is empty"))
     if size > settings.CHAT_MAX_UPLOAD_BYTES:
-        raise UploadRefused(
-            "too_big", f"a file may have at most {settings.CHAT_MAX_UPLOAD_BYTES:,} bytes"
-        )
+        raise UploadRefused("too_big", upload_limit_text())
     display = upload_name_clean(name)
     mime = type_sniff(file)
     if mime in EXECUTABLE_TYPES:
-        raise UploadRefused("bad_type", "programs are not accepted")
+        raise UploadRefused("bad_type", gettext("programs are not accepted"))
     image = None
     if mime in RASTER_TYPES:
         try:
@@ -70,7 +79,7 @@ def upload_store(*, owner_id: int, file: IO[bytes], name: str, size: int) -> Upl
         except ImageRefused as refused:
             raise UploadRefused(refused.code, refused.message) from None
     elif PurePosixPath(display.lower()).suffix in RASTER_EXTENSIONS:
-        raise UploadRefused("bad_type", "the file is named as an image but is not one")
+        raise UploadRefused("bad_type", gettext("the file is named as an image but is not one"))
 
     key = secrets.token_urlsafe(16)
     upload = Upload(key=key, owner_id=owner_id, name=display)

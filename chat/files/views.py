@@ -15,6 +15,7 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 
@@ -23,6 +24,7 @@ from chat.files.types import RASTER_TYPES
 from chat.files.uploads import (
     UploadRefused,
     upload_get,
+    upload_limit_text,
     upload_store,
     upload_visible,
 )
@@ -46,7 +48,7 @@ def _refuse(code: str, message: str) -> JsonResponse:
 
 
 def _too_big() -> JsonResponse:
-    return _refuse("too_big", f"a file may have at most {settings.CHAT_MAX_UPLOAD_BYTES:,} bytes")
+    return _refuse("too_big", upload_limit_text())
 
 
 class SizeLimitHandler(FileUploadHandler):
@@ -97,7 +99,12 @@ def upload(request):
         response = JsonResponse(
             {
                 "error": "rate_limited",
-                "message": f"too many uploads; try again in {seconds} s",
+                "message": ngettext(
+                    "too many uploads; try again in %(count)d second",
+                    "too many uploads; try again in %(count)d seconds",
+                    seconds,
+                )
+                % {"count": seconds},
                 "retry_after": seconds,
             },
             status=429,
@@ -111,7 +118,7 @@ def upload(request):
     try:
         request.FILES  # noqa: B018 (parses the body through the handlers)
     except (MultiPartParserError, RequestDataTooBig, TooManyFilesSent):
-        return _refuse("bad_upload", "the request is not a readable multipart upload")
+        return _refuse("bad_upload", gettext("the request is not a readable multipart upload"))
     if limiter.exceeded:
         return _too_big()
     return _upload_checked(request)
@@ -122,7 +129,7 @@ def _upload_checked(request):
     """Stores the parsed upload once the CSRF check has passed."""
     files = request.FILES.getlist("file")
     if len(files) != 1:
-        return _refuse("bad_upload", "send exactly one file, in the field 'file'")
+        return _refuse("bad_upload", gettext("send exactly one file, in the field 'file'"))
     (file,) = files
     try:
         stored = upload_store(owner_id=request.user.pk, file=file, name=file.name, size=file.size)

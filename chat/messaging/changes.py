@@ -101,8 +101,13 @@ def message_delete(*, user_id: int, message_id: int, as_staff: bool = False) -> 
     return _change(user_id=user_id, message_id=message_id, apply=delete, as_staff=as_staff)
 
 
-def message_react(*, user_id: int, message_id: int, emoji: str, on: bool) -> Change:
-    """Adds (`on`) or removes the user's reaction `emoji`; a change that changes nothing is free."""
+def message_react(
+    *, user_id: int, message_id: int, emoji: str, on: bool, as_staff: bool = False
+) -> Change:
+    """Adds (`on`) or removes the user's reaction `emoji`; a change that changes nothing is free.
+
+    `as_staff` reaches a message the user no longer sees (an account being deleted).
+    """
 
     def react(message: Message) -> bool:
         # Read here, once the account is known to exist: a deleted one ends the socket.
@@ -136,7 +141,7 @@ def message_react(*, user_id: int, message_id: int, emoji: str, on: bool) -> Cha
         message.reactions = reactions
         return True
 
-    return _change(user_id=user_id, message_id=message_id, apply=react)
+    return _change(user_id=user_id, message_id=message_id, apply=react, as_staff=as_staff)
 
 
 def _refuse_unless_changeable(message: Message, user_id: int, *, as_staff: bool) -> None:

@@ -27,7 +27,7 @@ from chat import metrics
 from chat.groups import EVERYONE
 from chat.realtime.background import repeat
 from chat.realtime.layers import layer_ready
-from chat.realtime.publish import CLOSE, FRAME, ROOMS_CHANGED
+from chat.realtime.publish import CLOSE, FRAME, ROOMS_CHANGED, SESSION_RENAMED
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ class Socket(Protocol):
 
     def rooms_changed(self) -> None:
         """Follows a change of the room list."""
+        ...
+
+    def session_renamed(self, key: str) -> None:
+        """Follows its login session to a new key (a password change cycles it)."""
         ...
 
 
@@ -213,6 +217,9 @@ class Fanout:
         elif kind == CLOSE:
             for socket in members:
                 socket.end(event["code"])
+        elif kind == SESSION_RENAMED:
+            for socket in members:
+                socket.session_renamed(event["key"])
         elif kind == ROOMS_CHANGED:
             self._rooms = None
             for socket in members:

@@ -3,8 +3,9 @@
 Every real-time event of every feature goes through `publish` (or `publish_many`
 for a batch, in order): a frame, encoded once, and the groups that should see it.
 The fan-out of each process writes it to its local members without knowing what
-it is. Two control events are not frames: closing the sockets of a group (a
-session or account ended) and a changed room list.
+it is. Three control events are not frames: closing the sockets of a group (a
+session or account ended), a login session that took a new key (a password
+change), and a changed room list.
 """
 
 from collections.abc import Iterable
@@ -14,13 +15,14 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from chat import metrics
-from chat.groups import EVERYONE
+from chat.groups import EVERYONE, session_group
 from chat.protocol import encode
 from chat.realtime.layers import group_send_many
 
 # The kinds of event a fan-out understands; everything a person sees is a frame.
 FRAME = "chat.frame"
 CLOSE = "sockets.close"
+SESSION_RENAMED = "session.renamed"
 ROOMS_CHANGED = "rooms.changed"
 
 
@@ -78,6 +80,13 @@ def publish_after_commit(groups: Iterable[str], frame: dict[str, Any]) -> None:
 def close_sockets(group: str, *, code: int) -> None:
     """Closes every socket of `group` with `code`, on every process (from synchronous code)."""
     event = {"type": CLOSE, "group": group, "code": code}
+    async_to_sync(get_channel_layer().group_send)(group, event)
+
+
+def session_renamed(old_key: str, new_key: str) -> None:
+    """Moves every socket of login session `old_key` to `new_key`, on every process."""
+    group = session_group(old_key)
+    event = {"type": SESSION_RENAMED, "group": group, "key": new_key}
     async_to_sync(get_channel_layer().group_send)(group, event)
 
 

@@ -1,7 +1,8 @@
 """This process's open sockets, and the watches over all of them at once.
 
 A layer reconnect asks every open socket to resync; a periodic check closes the
-sockets whose login session ended elsewhere. One task per process, not per socket.
+sockets whose login session ended elsewhere, and moves those whose session took a
+new key (a password change in the same browser) to it. One task per process, not per socket.
 """
 
 import asyncio
@@ -35,16 +36,22 @@ class OpenSocket(Protocol):
         """Closes the socket with `code`."""
         ...
 
+    def session_renamed(self, key: str) -> None:
+        """Follows its login session to a new key (a password change cycles it)."""
+        ...
+
 
 _open: "weakref.WeakSet[OpenSocket]" = weakref.WeakSet()
 _watches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
     weakref.WeakKeyDictionary()
 )
-# Set at start-up (chat.apps): given {session key: user id}, returns the ended keys.
-_sessions_ended: Callable[[dict[str, int]], Awaitable[set[str]]] | None = None
+# Set at start-up (chat.apps): given {session key: user id}, returns the ended keys,
+# each with the key its login moved to (a password change) or None.
+SessionCheck = Callable[[dict[str, int]], Awaitable[dict[str, str | None]]]
+_sessions_ended: SessionCheck | None = None
 
 
-def set_session_check(check: Callable[[dict[str, int]], Awaitable[set[str]]]) -> None:
+def set_session_check(check: SessionCheck) -> None:
     """Sets the function that tells which login sessions ended."""
     global _sessions_ended
     _sessions_ended = check
@@ -90,6 +97,11 @@ async def _check_sessions() -> None:
     sockets = list(_open)
     ended = await _sessions_ended({socket.session_key: socket.user_id for socket in sockets})
     for socket in sockets:
-        if socket.session_key in ended:
-            logger.info("session ended: user=%s", socket.username)
-            socket.end(CloseCode.SESSION_ENDED)
+        if socket.session_key not in ended:
+            continue  # valid, or it moved to a new key meanwhile
+        moved_to = ended[socket.session_key]
+        if moved_to is not None:
+            socket.session_renamed(moved_to)  # its own browser changed the password
+            continue
+        logger.info("session ended: user=%s", socket.username)
+        socket.end(CloseCode.SESSION_ENDED)

@@ -3,6 +3,7 @@
 // every couple of seconds, so a busy room is summed up instead of read out
 // message by message. No DOM: `say(text)` puts the words in the live region.
 
+import { gettext, interpolate, ngettext } from './i18n.js';
 import { parseKey } from './protocol.js';
 
 /** The least time between two announcements. */
@@ -33,8 +34,13 @@ export function noticeOf({ key, from, body, deleted = false }, { me, active }) {
 function phrase(notices) {
   const [first] = notices;
   const { kind, name } = parseKey(first.key);
-  if (notices.length === 1) return first.here ? `${first.from}: ${truncate(first.body)}` : `New message from ${first.from}`;
-  return kind === 'room' ? `${notices.length} new messages in #${name}` : `${notices.length} new messages from ${name}`;
+  if (notices.length === 1) {
+    if (first.here) return interpolate(gettext('%(user)s: %(text)s'), { user: first.from, text: truncate(first.body) }, true);
+    return interpolate(gettext('New message from %(user)s'), { user: first.from }, true);
+  }
+  const values = { count: notices.length, room: name, user: name };
+  if (kind === 'room') return interpolate(ngettext('%(count)s new message in #%(room)s', '%(count)s new messages in #%(room)s', notices.length), values, true);
+  return interpolate(ngettext('%(count)s new message from %(user)s', '%(count)s new messages from %(user)s', notices.length), values, true);
 }
 
 /**

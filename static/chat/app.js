@@ -6,6 +6,7 @@ import { Announcer, noticeOf } from './announce.js';
 import { CatchUp } from './catchup.js';
 import { ComposerFiles, carriesFiles, filesOf } from './composer-files.js';
 import { frameHandlers } from './handlers.js';
+import { gettext, interpolate, locale, ngettext } from './i18n.js';
 import { ImageViewer } from './image-viewer.js';
 import { peopleToMention } from './mentions.js';
 import { StaffMenu, moderationNotice, mutedText } from './moderation.js';
@@ -42,7 +43,8 @@ function recall(item) {
     return null;
   }
 }
-const NOT_CONNECTED = 'Not connected: try again once the connection is back.';
+/** Why a change did not go out: the socket is down. */
+const notConnected = () => gettext('Not connected: try again once the connection is back.');
 
 const root = document.getElementById('chat');
 if (root) startChat(root);
@@ -206,7 +208,7 @@ function startChat(root) {
     if (state === 'ended') {
       // SESSION_ENDED (4001): the session is over (logout, expiry). Reconnecting would be refused.
       document.body.dataset.socketState = 'closed';
-      view.setConnection('closed', 'Your session has ended. Taking you to the login page…');
+      view.setConnection('closed', gettext('Your session has ended. Taking you to the login page…'));
       window.location.assign(LOGIN_URL);
       return;
     }
@@ -217,15 +219,20 @@ function startChat(root) {
     store.dropChanges(); // their answers went with the socket; the sync after the next hello shows what was saved
     if (store.helloSeen) render();
     if (state === 'connecting') {
-      view.setConnection('connecting', store.helloSeen ? 'Reconnecting…' : 'Connecting…');
+      view.setConnection('connecting', store.helloSeen ? gettext('Reconnecting…') : gettext('Connecting…'));
       return;
     }
     const seconds = Math.max(1, Math.round(retryInMs / 1000));
     if (code === CloseCode.TOO_MANY_SOCKETS) {
-      view.setConnection('closed', `Too many open tabs or windows for this account. Close some; trying again in about ${seconds} s.`, { canRetry: true });
+      const text = ngettext(
+        'Too many open tabs or windows for this account. Close some; trying again in about %(seconds)s s.',
+        'Too many open tabs or windows for this account. Close some; trying again in about %(seconds)s s.',
+        seconds,
+      );
+      view.setConnection('closed', interpolate(text, { seconds }, true), { canRetry: true });
     } else {
-      if (code === CloseCode.FRAME_TOO_BIG) view.notify('A frame was too big for the server, so the connection was closed.');
-      view.setConnection('closed', 'Connection lost. Reconnecting…', { canRetry: true });
+      if (code === CloseCode.FRAME_TOO_BIG) view.notify(gettext('A frame was too big for the server, so the connection was closed.'));
+      view.setConnection('closed', gettext('Connection lost. Reconnecting…'), { canRetry: true });
     }
     if (!opened && failures % 3 === 0) checkSession();
   }
@@ -242,7 +249,7 @@ function startChat(root) {
       return; // server unreachable: keep retrying the socket
     }
     if (response.type === 'opaqueredirect') {
-      view.setConnection('closed', 'Your session has ended. Taking you to the login page…');
+      view.setConnection('closed', gettext('Your session has ended. Taking you to the login page…'));
       window.location.assign(LOGIN_URL);
     }
   }
@@ -250,11 +257,11 @@ function startChat(root) {
   function handleFrame(frame) {
     // Staff: what a `mute` or `deactivate` of mine did.
     if (frame.type === 'mute' || frame.type === 'deactivate') {
-      view.notify(moderationNotice(frame, document.documentElement.lang || undefined), { polite: true });
+      view.notify(moderationNotice(frame, locale()), { polite: true });
       return;
     }
     // A muted person is told until when, in their own clock.
-    if (frame.type === 'error' && frame.code === 'muted') frame = { ...frame, detail: mutedText(frame, document.documentElement.lang || undefined) };
+    if (frame.type === 'error' && frame.code === 'muted') frame = { ...frame, detail: mutedText(frame, locale()) };
     const handler = handlers.get(frame.type);
     if (!handler) return; // unknown types are additions we do not use yet
     // Only a live message new to the page is announced: history and sync pages
@@ -309,8 +316,10 @@ function startChat(root) {
     if (!gone) return;
     openConversation(gone.to, { focus: false });
     const { kind, name } = parseKey(gone.to);
-    const where = kind === 'room' ? `#${name}` : 'your notes to self';
-    view.notify(`The room #${gone.room} was removed or renamed; you are now in ${where}.`, { polite: true });
+    const text = kind === 'room'
+      ? gettext('The room #%(room)s was removed or renamed; you are now in #%(where)s.')
+      : gettext('The room #%(room)s was removed or renamed; you are now in your notes to self.');
+    view.notify(interpolate(text, { room: gone.room, where: name }, true), { polite: true });
   }
 
   // ---- what the person does --------------------------------------------------
@@ -320,11 +329,11 @@ function startChat(root) {
     if (store.active === null) return false;
     // Send is disabled while files upload; Enter gets the reason.
     if (uploads.busy()) {
-      view.setComposerError('Wait until the files have finished uploading, then send.');
+      view.setComposerError(gettext('Wait until the files have finished uploading, then send.'));
       return false;
     }
     if (uploads.failed()) {
-      view.setComposerError('A file was not uploaded: retry it or remove it, then send.');
+      view.setComposerError(gettext('A file was not uploaded: retry it or remove it, then send.'));
       return false;
     }
     const attachments = uploads.attachments();
@@ -362,12 +371,12 @@ function startChat(root) {
   /** Saves a new body for my message `id`; returns '' when sent (or nothing changed), else why not. */
   function editMessage(id, text) {
     const message = store.message(id);
-    if (!message || !store.canEdit(message)) return 'This message can no longer be edited.';
+    if (!message || !store.canEdit(message)) return gettext('This message can no longer be edited.');
     const body = text.trim();
     if (body === message.body) return '';
     const problem = bodyProblem(body);
-    if (problem) return body === '' ? 'Message is empty; to remove it, use Delete.' : problem;
-    if (!catchUp.ready || !socket.send(editFrame(id, body))) return NOT_CONNECTED;
+    if (problem) return body === '' ? gettext('Message is empty; to remove it, use Delete.') : problem;
+    if (!catchUp.ready || !socket.send(editFrame(id, body))) return notConnected();
     store.beginChange(id, { body });
     render();
     return '';
@@ -377,7 +386,7 @@ function startChat(root) {
     const message = store.message(id);
     if (!message || !store.canDelete(message)) return;
     if (!catchUp.ready || !socket.send(deleteFrame(id))) {
-      view.notify(`The message was not deleted. ${NOT_CONNECTED}`);
+      view.notify(interpolate(gettext('The message was not deleted. %(reason)s'), { reason: notConnected() }, true));
       return;
     }
     store.beginChange(id, { deleting: true });
@@ -389,7 +398,7 @@ function startChat(root) {
     const key = store.active;
     if (key === null || !isLevel(level)) return;
     if (!catchUp.ready || !socket.send(notifyFrame(key, level))) {
-      view.notify(`The notification setting was not saved. ${NOT_CONNECTED}`);
+      view.notify(interpolate(gettext('The notification setting was not saved. %(reason)s'), { reason: notConnected() }, true));
     } else {
       store.setLevel(key, level);
     }
@@ -399,7 +408,7 @@ function startChat(root) {
   function reactTo(id, emoji, on) {
     const message = store.message(id);
     if (!message || !store.canReact(message)) return;
-    if (!catchUp.ready || !socket.send(reactFrame(id, emoji, on))) view.notify(`The reaction was not sent. ${NOT_CONNECTED}`);
+    if (!catchUp.ready || !socket.send(reactFrame(id, emoji, on))) view.notify(interpolate(gettext('The reaction was not sent. %(reason)s'), { reason: notConnected() }, true));
   }
 
   // ---- files -------------------------------------------------------------------

@@ -5,12 +5,13 @@
 
 import { element } from './dom.js';
 import { formatBytes } from './format.js';
+import { gettext, interpolate } from './i18n.js';
 
 /** The box a thumbnail is fitted into, in CSS pixels; it is never drawn larger than its image. */
 export const THUMB_BOX = { width: 320, height: 240 };
 
 /** What a card says for a file whose type and name tell nothing. */
-export const UNKNOWN_LABEL = 'FILE';
+export const UNKNOWN_LABEL = gettext('FILE');
 
 // Types whose extension would read worse than a word people know.
 const TYPE_LABELS = {
@@ -79,7 +80,7 @@ export function attachmentsOf(value) {
     const url = localUrl(entry?.url);
     if (url === null || typeof entry.id !== 'string' || entry.id === '') continue;
     const thumb = localUrl(entry.thumb_url);
-    const name = typeof entry.name === 'string' && entry.name !== '' ? entry.name : 'file';
+    const name = typeof entry.name === 'string' && entry.name !== '' ? entry.name : gettext('file');
     const attachment = {
       id: entry.id, name, url, size: Number(entry.size) || 0, type: typeof entry.type === 'string' ? entry.type : '',
     };
@@ -111,7 +112,7 @@ function thumbnail(attachment) {
   const open = element('button', 'attachment-thumb');
   open.type = 'button';
   open.title = attachment.name;
-  open.setAttribute('aria-label', `Open image ${attachment.name}`);
+  open.setAttribute('aria-label', interpolate(gettext('Open image %(name)s'), { name: attachment.name }, true));
   open.dataset.url = attachment.url;
   open.dataset.name = attachment.name;
   if (attachment.width > 0 && attachment.height > 0) {
@@ -136,7 +137,7 @@ function card(attachment) {
   link.href = attachment.url;
   link.download = attachment.name;
   const size = formatBytes(attachment.size);
-  link.title = `Download ${attachment.name} (${size})`;
+  link.title = interpolate(gettext('Download %(name)s (%(size)s)'), { name: attachment.name, size }, true);
   const text = element('span', 'attachment-text');
   text.append(element('bdi', 'attachment-name', attachment.name), element('span', 'attachment-size', size));
   link.append(element('span', 'attachment-type', attachment.label), text);

@@ -4,6 +4,7 @@
 // A jump to an old message shows a window of history around it, apart from the
 // newest messages, until it grows into them or the reader goes to the latest.
 
+import { gettext } from './i18n.js';
 import { GAP_PAGE, HISTORY_PAGE, errorText, historyFrame, messageKey, syncFrame } from './protocol.js';
 
 const HISTORY_TIMEOUT_MS = 20_000;
@@ -253,7 +254,7 @@ export class CatchUp {
     request.timer = this.timers.set(() => {
       if (paging.request !== request) return;
       paging.request = null;
-      if (!paging.loaded) paging.loadError = 'Could not load messages. Open the conversation again to retry.';
+      if (!paging.loaded) paging.loadError = gettext('Could not load messages. Open the conversation again to retry.');
       this.sendNextHistory(key);
       this.changed();
     }, HISTORY_TIMEOUT_MS);

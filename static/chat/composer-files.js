@@ -4,6 +4,7 @@
 
 import { button, element, reconcile, setText } from './dom.js';
 import { formatBytes } from './format.js';
+import { gettext, interpolate } from './i18n.js';
 
 /** Whether a drag carries files (and not only text or a link). */
 export function carriesFiles(dataTransfer) {
@@ -15,10 +16,11 @@ export function filesOf(dataTransfer) {
   return dataTransfer?.files ? [...dataTransfer.files] : [];
 }
 
+// Functions, so the words are looked up in the page's language when shown.
 const STATUS = {
-  queued: 'Waiting…',
-  uploading: 'Uploading…',
-  done: 'Ready to send',
+  queued: () => gettext('Waiting…'),
+  uploading: () => gettext('Uploading…'),
+  done: () => gettext('Ready to send'),
 };
 
 /**
@@ -29,24 +31,28 @@ const STATUS = {
 export function chipOf(entry) {
   const uploading = entry.state === 'uploading' || entry.state === 'queued';
   const image = entry.state === 'done' && Number.isInteger(entry.answer?.width);
+  const named = { name: entry.name };
   return {
     name: entry.name,
     size: formatBytes(entry.size),
-    status: entry.state === 'failed' ? entry.reason || 'Not uploaded' : STATUS[entry.state],
+    status: entry.state === 'failed' ? entry.reason || gettext('Not uploaded') : STATUS[entry.state]?.(),
     progress: uploading ? entry.progress : null,
-    progressLabel: `Uploading ${entry.name}`,
+    progressLabel: interpolate(gettext('Uploading %(name)s'), named, true),
     thumb: image ? `/uploads/${encodeURIComponent(entry.answer.id)}/thumb/` : null,
     retry: entry.state === 'failed',
-    retryLabel: `Retry uploading ${entry.name}`,
-    dismiss: uploading ? 'Cancel' : 'Remove',
-    dismissLabel: uploading ? `Cancel uploading ${entry.name}` : `Remove ${entry.name}`,
+    retryLabel: interpolate(gettext('Retry uploading %(name)s'), named, true),
+    dismiss: uploading ? gettext('Cancel') : gettext('Remove'),
+    dismissLabel: interpolate(uploading ? gettext('Cancel uploading %(name)s') : gettext('Remove %(name)s'), named, true),
   };
 }
 
 /** What a screen reader is told when a file's upload ends (`state` done or failed), else null. */
 export function outcomeOf(entry) {
-  if (entry.state === 'done') return `${entry.name} uploaded`;
-  if (entry.state === 'failed') return `${entry.name} not uploaded: ${entry.reason || 'Not uploaded'}`;
+  if (entry.state === 'done') return interpolate(gettext('%(name)s uploaded'), { name: entry.name }, true);
+  if (entry.state === 'failed') {
+    const reason = entry.reason || gettext('Not uploaded');
+    return interpolate(gettext('%(name)s not uploaded: %(reason)s'), { name: entry.name, reason }, true);
+  }
   return null;
 }
 
@@ -96,9 +102,9 @@ export class ComposerFiles {
     const bar = element('progress', 'composer-file-progress');
     bar.max = 1;
     const status = element('span', 'composer-file-status');
-    const retry = button('composer-file-retry link-button', 'Retry');
+    const retry = button('composer-file-retry link-button', gettext('Retry'));
     retry.dataset.action = 'retry';
-    const dismiss = button('composer-file-dismiss link-button', 'Remove');
+    const dismiss = button('composer-file-dismiss link-button', gettext('Remove'));
     dismiss.dataset.action = 'remove';
     chip.append(thumb, text, bar, status, retry, dismiss);
     return chip;

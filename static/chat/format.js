@@ -3,6 +3,18 @@
 // builds markup from a string: a body can only ever become text, <a>, <strong>,
 // <em>, <code>, <pre> and <span> nodes whose text is set as text.
 
+import { gettext, interpolate, locale, pgettext } from './i18n.js';
+
+// A deleted account keeps its messages' places under a reserved name ("deleted-17",
+// which sign-up refuses); people see it as "deleted user" (chat/accounts.py says the same).
+const DELETED_PREFIX = 'deleted-';
+
+/** Returns how a username is shown: "deleted user" for a deleted account, else the name. */
+export function displayName(username) {
+  const name = String(username ?? '');
+  return name.startsWith(DELETED_PREFIX) ? gettext('deleted user') : name;
+}
+
 /** Bodies longer than this (characters or lines) are folded behind "Show more". */
 export const FOLD_CHARS = 600;
 export const FOLD_LINES = 12;
@@ -263,7 +275,13 @@ export function bodyNodes(body, options) {
   return renderTokens(tokenize(body, options));
 }
 
-const BYTE_UNITS = ['B', 'KB', 'MB', 'GB'];
+// Read when a size is shown, so the units follow the page's language ("КБ").
+const BYTE_UNITS = [
+  () => pgettext('file size', '%(size)s B'),
+  () => pgettext('file size', '%(size)s KB'),
+  () => pgettext('file size', '%(size)s MB'),
+  () => pgettext('file size', '%(size)s GB'),
+];
 
 // A file's size as people read it: "812 B", "1.4 MB" (powers of 1024, one decimal
 // below ten units).
@@ -275,5 +293,7 @@ export function formatBytes(size) {
     unit += 1;
   }
   const shown = unit === 0 || value >= 10 ? Math.round(value) : Math.round(value * 10) / 10;
-  return `${shown} ${BYTE_UNITS[unit]}`;
+  // The page's decimal sign ("1,4 МБ"), and no grouping: "1023 B", not "1,023 B".
+  const number = new Intl.NumberFormat(locale(), { useGrouping: false, maximumFractionDigits: 1 }).format(shown);
+  return interpolate(BYTE_UNITS[unit](), { size: number }, true);
 }

@@ -2,6 +2,7 @@
 // per frame type in one table. Handlers change the store (messages go through
 // the catch-up module) and call back into the page; none touches the DOM.
 
+import { gettext, interpolate } from './i18n.js';
 import { applyPresenceBatch } from './presence.js';
 import { errorText, frameKey, parseKey } from './protocol.js';
 
@@ -93,7 +94,7 @@ export function frameHandlers(page) {
       }
       // A refused edit or delete: the message shows its stored state again.
       if (Number.isInteger(frame.id) && store.dropChange(frame.id)) {
-        page.notify(`Your change was not saved: ${errorText(frame)}.`);
+        page.notify(interpolate(gettext('Your change was not saved: %(reason)s.'), { reason: errorText(frame) }, true));
         return;
       }
       if (frame.code === 'unknown_room' || frame.code === 'unknown_user') catchUp.historyRefused(frame);

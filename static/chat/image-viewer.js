@@ -3,6 +3,7 @@
 // a click beside the image close it; focus goes back to the thumbnail.
 
 import { button, element, setText } from './dom.js';
+import { gettext, interpolate } from './i18n.js';
 
 /** The modal that shows one image at a time, opened from the thumbnails in a list. */
 export class ImageViewer {
@@ -27,7 +28,7 @@ export class ImageViewer {
     setText(parts.name, name);
     parts.download.href = url;
     parts.download.download = name;
-    parts.download.setAttribute('aria-label', `Download ${name}`);
+    parts.download.setAttribute('aria-label', interpolate(gettext('Download %(name)s'), { name }, true));
     // Drop the previous image first, so it never shows under this one's name.
     parts.image.removeAttribute('src');
     parts.image.alt = name;
@@ -60,8 +61,8 @@ export class ImageViewer {
     const name = element('h2', 'image-viewer-name');
     name.id = 'image-viewer-name';
     name.dir = 'auto';
-    const download = element('a', 'button subtle image-viewer-download', 'Download');
-    const close = button('button subtle image-viewer-close', '✕', 'Close');
+    const download = element('a', 'button subtle image-viewer-download', gettext('Download'));
+    const close = button('button subtle image-viewer-close', '✕', gettext('Close'));
     bar.append(name, download, close);
     const image = element('img', 'image-viewer-image');
     image.decoding = 'async';

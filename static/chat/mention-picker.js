@@ -4,6 +4,7 @@
 // text in <bdi>, never markup. What to offer and how to insert is mentions.js.
 
 import { element, reconcile, setText } from './dom.js';
+import { gettext } from './i18n.js';
 import { applyChoice, fragmentAt, rankCandidates } from './mentions.js';
 
 const LIST_ID = 'mention-list';
@@ -17,7 +18,7 @@ export class MentionPicker {
     this.list = element('ul', 'mention-list');
     this.list.id = LIST_ID;
     this.list.setAttribute('role', 'listbox');
-    this.list.setAttribute('aria-label', 'People to mention');
+    this.list.setAttribute('aria-label', gettext('People to mention'));
     this.list.hidden = true;
     composer.after(this.list);
     // A textbox may not say it is expanded; an editable combobox may, and is one here.

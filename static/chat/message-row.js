@@ -7,6 +7,7 @@
 import { attachmentNodes, attachmentsKey, attachmentsOf } from './attachments.js';
 import { button, element, reconcile, setText } from './dom.js';
 import { bodyNodes, isLong } from './format.js';
+import { gettext, interpolate } from './i18n.js';
 import { clockTime, fullTime } from './timeline.js';
 
 /** Emoji offered first when reacting; any other can be typed. */
@@ -26,14 +27,14 @@ export function createRow(item) {
   if (item.state === 'divider') {
     // A plain list item: a list may hold only items, so no role="separator" here.
     const li = element('li', 'unread-divider');
-    li.append(element('span', 'unread-divider-text', 'New messages'));
+    li.append(element('span', 'unread-divider-text', gettext('New messages')));
     return li;
   }
   const li = element('li', 'message');
   const meta = element('div', 'meta');
   const from = element('bdi', 'from');
   const time = element('time', 'time');
-  const edited = element('span', 'edited', 'edited');
+  const edited = element('span', 'edited', gettext('edited'));
   edited.hidden = true;
   meta.append(from, time, edited);
   const body = element('div', 'body');
@@ -42,12 +43,12 @@ export function createRow(item) {
   body.id = `message-body-${bodyIds}`;
   const reactions = element('div', 'reactions');
   reactions.setAttribute('role', 'group');
-  reactions.setAttribute('aria-label', 'Reactions');
+  reactions.setAttribute('aria-label', gettext('Reactions'));
   reactions.hidden = true;
-  const seen = element('p', 'seen', 'Seen');
+  const seen = element('p', 'seen', gettext('Seen'));
   seen.hidden = true;
   const status = element('div', 'status');
-  const fold = button('link-button fold-toggle', 'Show more');
+  const fold = button('link-button fold-toggle', gettext('Show more'));
   fold.setAttribute('aria-controls', body.id);
   fold.hidden = true;
   const files = element('div', 'attachments');
@@ -99,7 +100,7 @@ function updateStored(li, part, item, ui) {
   part.time.dateTime = message.sent_at;
   part.time.title = fullTime(message.sent_at);
   part.edited.hidden = !item.editedAt || item.deleted;
-  if (item.editedAt) part.edited.title = `edited ${fullTime(item.editedAt)}`;
+  if (item.editedAt) part.edited.title = interpolate(gettext('edited %(time)s'), { time: fullTime(item.editedAt) }, true);
 
   showBody(part, item.deleted ? null : item.body, item.mentions ?? [], item.me ?? null);
   part.body.classList.toggle('tombstone', item.deleted);
@@ -144,7 +145,7 @@ function showBody(part, body, mentions, me) {
   const shown = JSON.stringify([body, mentions, me]);
   if (part.shown === shown) return;
   part.shown = shown;
-  if (body === null) part.body.replaceChildren('message deleted');
+  if (body === null) part.body.replaceChildren(gettext('message deleted'));
   else part.body.replaceChildren(...bodyNodes(body, { mentions, me }));
   part.long = body !== null && isLong(body);
   showFold(part);
@@ -163,7 +164,7 @@ function showFold(part) {
   part.fold.hidden = !part.long || part.body.hidden;
   const folded = part.long && !part.expanded;
   part.body.classList.toggle('folded', folded);
-  setText(part.fold, folded ? 'Show more' : 'Show less');
+  setText(part.fold, folded ? gettext('Show more') : gettext('Show less'));
   part.fold.setAttribute('aria-expanded', String(!folded));
 }
 
@@ -171,7 +172,7 @@ function updatePending(li, part, item) {
   showBody(part, item.body, [], null);
   showAttachments(part, attachmentsOf(item.pending.attachments));
   li.dataset.clientId = item.pending.clientId;
-  setText(part.time, item.state === 'pending' ? 'sending…' : 'not sent');
+  setText(part.time, item.state === 'pending' ? gettext('sending…') : gettext('not sent'));
   // The status line only changes with the state, so rebuild it only then.
   const { status } = part;
   if (status.dataset.state === item.state && status.dataset.reason === (item.pending.reason ?? '')) return;
@@ -180,11 +181,11 @@ function updatePending(li, part, item) {
   status.replaceChildren();
   status.hidden = item.state !== 'failed';
   if (item.state === 'failed') {
-    const retry = button('link-button', 'Retry');
+    const retry = button('link-button', gettext('Retry'));
     retry.dataset.action = 'retry';
-    const dismiss = button('link-button', 'Dismiss');
+    const dismiss = button('link-button', gettext('Dismiss'));
     dismiss.dataset.action = 'dismiss';
-    status.append(element('span', 'reason', item.pending.reason || 'Not sent'), retry, dismiss);
+    status.append(element('span', 'reason', item.pending.reason || gettext('Not sent')), retry, dismiss);
   }
 }
 
@@ -216,8 +217,8 @@ function updateChip(chip, reaction) {
 function createActions() {
   const bar = element('div', 'message-actions');
   bar.setAttribute('role', 'toolbar');
-  bar.setAttribute('aria-label', 'Message actions');
-  const actions = [['react', '☺', 'Add a reaction'], ['edit', '✎', 'Edit message'], ['delete', '🗑', 'Delete message']];
+  bar.setAttribute('aria-label', gettext('Message actions'));
+  const actions = [['react', '☺', gettext('Add a reaction')], ['edit', '✎', gettext('Edit message')], ['delete', '🗑', gettext('Delete message')]];
   for (const [action, symbol, label] of actions) {
     const node = button('action-button', symbol, label);
     node.dataset.action = action;
@@ -232,13 +233,13 @@ function createEditor(body) {
   const input = element('textarea', 'edit-input');
   input.value = body;
   input.rows = Math.min(8, Math.max(1, body.split('\n').length));
-  input.setAttribute('aria-label', 'Edit message');
-  input.title = 'Enter saves, Shift+Enter adds a new line, Esc cancels';
-  const save = button('link-button', 'Save');
+  input.setAttribute('aria-label', gettext('Edit message'));
+  input.title = gettext('Enter saves, Shift+Enter adds a new line, Esc cancels');
+  const save = button('link-button', gettext('Save'));
   save.dataset.action = 'save-edit';
-  const cancel = button('link-button', 'Cancel');
+  const cancel = button('link-button', gettext('Cancel'));
   cancel.dataset.action = 'cancel-edit';
-  const hint = element('span', 'edit-hint', 'Enter saves · Esc cancels');
+  const hint = element('span', 'edit-hint', gettext('Enter saves · Esc cancels'));
   const row = element('div', 'edit-buttons');
   row.append(hint, save, cancel);
   const error = element('p', 'edit-error');
@@ -251,9 +252,9 @@ function createEditor(body) {
 function createPicker() {
   const picker = element('div', 'reaction-picker');
   picker.setAttribute('role', 'group');
-  picker.setAttribute('aria-label', 'Pick a reaction');
+  picker.setAttribute('aria-label', gettext('Pick a reaction'));
   for (const emoji of COMMON_REACTIONS) {
-    const node = button('pick', emoji, `React with ${emoji}`);
+    const node = button('pick', emoji, interpolate(gettext('React with %(emoji)s'), { emoji }, true));
     node.dataset.action = 'pick';
     node.dataset.emoji = emoji;
     picker.append(node);
@@ -261,14 +262,14 @@ function createPicker() {
   const input = element('input', 'pick-input');
   input.type = 'text';
   input.autocomplete = 'off';
-  input.placeholder = 'Any emoji';
-  input.setAttribute('aria-label', 'Any emoji');
-  input.title = 'Type or paste any emoji, then Enter';
-  const add = button('link-button', 'Add');
+  input.placeholder = gettext('Any emoji');
+  input.setAttribute('aria-label', gettext('Any emoji'));
+  input.title = gettext('Type or paste any emoji, then Enter');
+  const add = button('link-button', gettext('Add'));
   add.dataset.action = 'pick-typed';
-  const close = button('link-button', 'Close');
+  const close = button('link-button', gettext('Close'));
   close.dataset.action = 'close-picker';
-  const error = element('p', 'pick-error', 'That is not an emoji.');
+  const error = element('p', 'pick-error', gettext('That is not an emoji.'));
   error.setAttribute('role', 'alert');
   error.hidden = true;
   picker.append(input, add, close, error);
@@ -278,11 +279,11 @@ function createPicker() {
 function createConfirm() {
   const box = element('div', 'confirm-delete');
   box.setAttribute('role', 'group');
-  box.setAttribute('aria-label', 'Confirm deletion');
-  const yes = button('button subtle danger', 'Delete');
+  box.setAttribute('aria-label', gettext('Confirm deletion'));
+  const yes = button('button subtle danger', gettext('Delete'));
   yes.dataset.action = 'confirm-delete';
-  const no = button('button subtle', 'Cancel');
+  const no = button('button subtle', gettext('Cancel'));
   no.dataset.action = 'cancel-delete';
-  box.append(element('span', 'confirm-text', 'Delete this message for everyone?'), yes, no);
+  box.append(element('span', 'confirm-text', gettext('Delete this message for everyone?')), yes, no);
   return box;
 }

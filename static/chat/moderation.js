@@ -4,12 +4,13 @@
 // frames and the words are pure functions; StaffMenu draws and binds the menu.
 
 import { button, element } from './dom.js';
+import { gettext, interpolate, locale } from './i18n.js';
 
-/** The mutes the menu offers: a label and a length in minutes. */
+/** The mutes the menu offers: a label (read when drawn, in the page's language) and a length in minutes. */
 export const MUTE_CHOICES = [
-  { label: 'Mute 10 min', minutes: 10 },
-  { label: 'Mute 1 h', minutes: 60 },
-  { label: 'Mute 1 day', minutes: 24 * 60 },
+  { get label() { return gettext('Mute 10 min'); }, minutes: 10 },
+  { get label() { return gettext('Mute 1 h'); }, minutes: 60 },
+  { get label() { return gettext('Mute 1 day'); }, minutes: 24 * 60 },
 ];
 
 /**
@@ -20,8 +21,8 @@ export function staffMenuItems({ staff, me, user }) {
   if (!staff || !user || user === me) return [];
   return [
     ...MUTE_CHOICES.map(({ label, minutes }) => ({ action: 'mute', label, minutes })),
-    { action: 'unmute', label: 'Unmute', minutes: 0 },
-    { action: 'deactivate', label: 'Deactivate…', confirm: true },
+    { action: 'unmute', label: gettext('Unmute'), minutes: 0 },
+    { action: 'deactivate', label: gettext('Deactivate…'), confirm: true },
   ];
 }
 
@@ -50,30 +51,36 @@ export function menuChoice({ action, user, minutes = 0, room = null }) {
 }
 
 /** A time as hours and minutes in the reader's own clock, or null for no valid time. */
-function clockTime(iso, locale) {
+function clockTime(iso, language = locale()) {
   const moment = new Date(iso);
   if (typeof iso !== 'string' || Number.isNaN(moment.getTime())) return null;
-  return moment.toLocaleString(locale, { dateStyle: 'short', timeStyle: 'short' });
+  return moment.toLocaleString(language, { dateStyle: 'short', timeStyle: 'short' });
 }
 
 /** Says what a `muted` error means to the muted person: until when they cannot write. */
-export function mutedText(frame, locale) {
-  const until = clockTime(frame.until, locale);
-  return until ? `You are muted until ${until}` : 'You are muted for now';
+export function mutedText(frame, language = locale()) {
+  const until = clockTime(frame.until, language);
+  return until ? interpolate(gettext('You are muted until %(time)s'), { time: until }, true) : gettext('You are muted for now');
 }
 
 /** Says what a staff `mute` or `deactivate` answer did, for a notice to the staff member. */
-export function moderationNotice(frame, locale) {
-  if (frame.type === 'deactivate') return `${frame.user}'s account is deactivated.`;
-  const where = frame.room ? ` in ${frame.room}` : '';
-  if (frame.until === null || frame.until === undefined) return `${frame.user} is no longer muted${where}.`;
-  const until = clockTime(frame.until, locale);
-  return `${frame.user} is muted${where}${until ? ` until ${until}` : ''}.`;
+export function moderationNotice(frame, language = locale()) {
+  const values = { user: frame.user, room: frame.room, time: clockTime(frame.until, language) };
+  let text;
+  if (frame.type === 'deactivate') text = gettext("%(user)s's account is deactivated.");
+  else if (frame.until === null || frame.until === undefined) {
+    text = frame.room ? gettext('%(user)s is no longer muted in %(room)s.') : gettext('%(user)s is no longer muted.');
+  } else if (values.time) {
+    text = frame.room ? gettext('%(user)s is muted in %(room)s until %(time)s.') : gettext('%(user)s is muted until %(time)s.');
+  } else {
+    text = frame.room ? gettext('%(user)s is muted in %(room)s.') : gettext('%(user)s is muted.');
+  }
+  return interpolate(text, values, true);
 }
 
 /** Builds a "Moderate <user>" button that opens the staff menu. */
 function createTrigger(user) {
-  const trigger = button('staff-menu-button', '⋯', `Moderate ${user}`);
+  const trigger = button('staff-menu-button', '⋯', interpolate(gettext('Moderate %(user)s'), { user }, true));
   trigger.setAttribute('aria-haspopup', 'menu');
   trigger.setAttribute('aria-expanded', 'false');
   trigger.dataset.user = user;
@@ -151,10 +158,11 @@ export class StaffMenu {
     this.close();
     const menu = element('div', 'staff-menu');
     menu.setAttribute('role', 'menu');
-    menu.setAttribute('aria-label', `Moderate ${user}`);
+    menu.setAttribute('aria-label', interpolate(gettext('Moderate %(user)s'), { user }, true));
     if (confirming) {
-      menu.append(element('p', 'staff-menu-question', `Deactivate ${user}? They are logged out everywhere.`));
-      menu.append(this.item('confirm-deactivate', 'Deactivate', { danger: true }), this.item('cancel', 'Cancel'));
+      const question = interpolate(gettext('Deactivate %(user)s? They are logged out everywhere.'), { user }, true);
+      menu.append(element('p', 'staff-menu-question', question));
+      menu.append(this.item('confirm-deactivate', gettext('Deactivate'), { danger: true }), this.item('cancel', gettext('Cancel')));
     } else {
       const room = this.room();
       if (room) {
@@ -162,7 +170,7 @@ export class StaffMenu {
         const scope = element('label', 'staff-menu-scope');
         const box = element('input', 'staff-menu-room');
         box.type = 'checkbox';
-        scope.append(box, ` Only in ${room}`);
+        scope.append(box, ` ${interpolate(gettext('Only in %(room)s'), { room }, true)}`);
         scope.dataset.room = room;
         menu.append(scope);
       }

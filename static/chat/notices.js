@@ -5,6 +5,7 @@
 // Everything it touches (the Notification API, the window, the elements) is handed
 // in, so the decisions can be tested without a browser.
 
+import { gettext, interpolate } from './i18n.js';
 import { messageKey, parseKey } from './protocol.js';
 
 /** How much of a conversation notifies me, as the server names the levels. */
@@ -43,7 +44,7 @@ export function notificationOf(message, me) {
   const { kind, name } = parseKey(key ?? ':');
   return {
     key,
-    title: kind === 'room' ? `${message.from} in #${name}` : String(message.from),
+    title: kind === 'room' ? interpolate(gettext('%(user)s in #%(room)s'), { user: message.from, room: name }, true) : String(message.from),
     body: truncate(typeof message.body === 'string' ? message.body : ''),
     tag: `chat:${key}`,
   };

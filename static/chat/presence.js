@@ -3,6 +3,8 @@
 // change, and how someone's presence is put into words ("away", "last seen 5
 // minutes ago"). No socket and no drawing: both are handed in.
 
+import { gettext, interpolate, ngettext } from './i18n.js';
+
 /** No input for this long makes the page idle. */
 export const IDLE_AFTER_MS = 5 * 60_000;
 
@@ -153,18 +155,20 @@ export function lastSeenText(iso, now, { locale, timeZone } = {}) {
   const at = typeof iso === 'string' ? Date.parse(iso) : Number.NaN;
   if (Number.isNaN(at)) return '';
   const ago = Math.max(0, now - at);
-  if (ago < MINUTE_MS) return 'last seen just now';
-  const relative = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
-  if (ago < HOUR_MS) return `last seen ${relative.format(-Math.floor(ago / MINUTE_MS), 'minute')}`;
+  if (ago < MINUTE_MS) return gettext('last seen just now');
+  if (ago < HOUR_MS) {
+    const count = Math.floor(ago / MINUTE_MS);
+    return interpolate(ngettext('last seen %(count)s minute ago', 'last seen %(count)s minutes ago', count), { count }, true);
+  }
   const time = new Intl.DateTimeFormat(locale, { timeZone, hour: '2-digit', minute: '2-digit' }).format(at);
   const days = dayNumber(now, timeZone) - dayNumber(at, timeZone);
-  if (days <= 0) return `last seen today at ${time}`;
-  if (days === 1) return `last seen ${relative.format(-1, 'day')} at ${time}`;
+  if (days <= 0) return interpolate(gettext('last seen today at %(time)s'), { time }, true);
+  if (days === 1) return interpolate(gettext('last seen yesterday at %(time)s'), { time }, true);
   const sameYear = new Date(now).getUTCFullYear() === new Date(at).getUTCFullYear();
   const date = new Intl.DateTimeFormat(locale, {
     timeZone, day: 'numeric', month: 'short', ...(sameYear ? {} : { year: 'numeric' }),
   }).format(at);
-  return `last seen ${date}`;
+  return interpolate(gettext('last seen %(date)s'), { date }, true);
 }
 
 /**
@@ -173,8 +177,8 @@ export function lastSeenText(iso, now, { locale, timeZone } = {}) {
  * offline person is "last seen …" when that is known.
  */
 export function presenceNote(status, lastSeen, now, options = {}) {
-  if (status === 'online') return { text: 'online', visible: false };
-  if (status === 'away') return { text: 'away', visible: true };
+  if (status === 'online') return { text: gettext('online'), visible: false };
+  if (status === 'away') return { text: gettext('away'), visible: true };
   const seen = lastSeenText(lastSeen, now, options);
-  return seen ? { text: seen, visible: true } : { text: 'offline', visible: false };
+  return seen ? { text: seen, visible: true } : { text: gettext('offline'), visible: false };
 }

@@ -2,6 +2,8 @@
 // client frames, names conversations ("room:<name>", "dm:<username>") and turns
 // error codes into words. Pure functions, no DOM and no socket.
 
+import { gettext, interpolate, locale, ngettext } from './i18n.js';
+
 export const MAX_BODY_CHARS = 4000;
 export const HISTORY_PAGE = 50;
 export const GAP_PAGE = 100;
@@ -115,10 +117,15 @@ export function bodyLength(body) {
 
 /** Returns why a (trimmed) body cannot be sent or saved, or '' when it can. */
 export function bodyProblem(body) {
-  if (body === '') return 'Message is empty';
+  if (body === '') return gettext('Message is empty');
   const length = bodyLength(body);
   if (length > MAX_BODY_CHARS) {
-    return `Message is longer than ${MAX_BODY_CHARS} characters (it has ${length}); shorten it to send.`;
+    const text = ngettext(
+      'Message is longer than %(max)s characters (it has %(length)s); shorten it to send.',
+      'Message is longer than %(max)s characters (it has %(length)s); shorten it to send.',
+      length,
+    );
+    return interpolate(text, { max: MAX_BODY_CHARS, length }, true);
   }
   return '';
 }
@@ -148,30 +155,36 @@ export function newClientId() {
 /** Shows an ISO time as local time of day, or the text itself when it is not a time. */
 function clockTime(iso) {
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
+  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleTimeString(locale(), { hour: 'numeric', minute: '2-digit' });
 }
 
+// Each entry is a function, so the words are looked up in the page's language when shown.
 const ERROR_WORDS = {
-  bad_frame: 'The server did not understand that request',
-  empty: 'Message is empty',
-  too_long: `Message is longer than ${MAX_BODY_CHARS} characters`,
-  unknown_user: 'No such user',
-  unknown_room: 'No such room',
+  bad_frame: () => gettext('The server did not understand that request'),
+  empty: () => gettext('Message is empty'),
+  too_long: () => interpolate(gettext('Message is longer than %(max)s characters'), { max: MAX_BODY_CHARS }, true),
+  unknown_user: () => gettext('No such user'),
+  unknown_room: () => gettext('No such room'),
   rate_limited: (frame) => {
     const seconds = Math.max(1, Math.ceil(Number(frame.retry_after) || 1));
-    return `You are sending too fast; try again in ${seconds} s`;
+    const text = ngettext('You are sending too fast; try again in %(seconds)s s', 'You are sending too fast; try again in %(seconds)s s', seconds);
+    return interpolate(text, { seconds }, true);
   },
-  unavailable: 'The server is busy; try again',
-  not_found: 'That message no longer exists',
-  forbidden: 'You cannot change that message',
-  muted: (frame) => (frame.until ? `You are muted until ${clockTime(frame.until)}` : 'You are muted for now'),
+  unavailable: () => gettext('The server is busy; try again'),
+  not_found: () => gettext('That message no longer exists'),
+  forbidden: () => gettext('You cannot change that message'),
+  muted: (frame) => (frame.until
+    ? interpolate(gettext('You are muted until %(time)s'), { time: clockTime(frame.until) }, true)
+    : gettext('You are muted for now')),
 };
 
 /** Puts an `error` frame into words a person can act on. */
 export function errorText(frame) {
-  const words = Object.hasOwn(ERROR_WORDS, frame.code) ? ERROR_WORDS[frame.code] : null;
-  if (typeof words === 'function') return words(frame);
+  const words = Object.hasOwn(ERROR_WORDS, frame.code) ? ERROR_WORDS[frame.code](frame) : null;
   if (words && frame.code === 'bad_frame' && frame.detail) return `${words} (${frame.detail})`;
   if (words) return words;
-  return frame.detail ? String(frame.detail) : `Something went wrong (${frame.code || 'unknown error'})`;
+  if (frame.detail) return String(frame.detail);
+  return frame.code
+    ? interpolate(gettext('Something went wrong (%(code)s)'), { code: frame.code }, true)
+    : gettext('Something went wrong (unknown error)');
 }

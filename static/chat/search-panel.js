@@ -5,12 +5,22 @@
 
 import { attachmentSummary } from './attachments.js';
 import { element, setText } from './dom.js';
+import { gettext, interpolate, ngettext } from './i18n.js';
 import {
   SEARCH_DELAY_MS, Scope, SearchRequests, highlightParts, highlightRanges, isSearchable, resultLabel, searchRequest,
   snippet,
 } from './search.js';
 
-const NOT_CONNECTED = 'Not connected: the search runs once the connection is back.';
+const notConnected = () => gettext('Not connected: the search runs once the connection is back.');
+
+/** Says how many messages a search found: "No messages found", "3 messages found, more below". */
+export function foundText(count, more) {
+  if (count === 0) return gettext('No messages found');
+  const text = more
+    ? ngettext('%(count)s message found, more below', '%(count)s messages found, more below', count)
+    : ngettext('%(count)s message found', '%(count)s messages found', count);
+  return interpolate(text, { count }, true);
+}
 
 /** Whether `node` takes typed text, where "/" must stay a character. */
 function isTextField(node) {
@@ -153,14 +163,14 @@ export class SearchPanel {
     this.unsent = !this.actions.send(frame);
     this.panel.hidden = false;
     if (this.unsent) {
-      this.say(NOT_CONNECTED);
+      this.say(notConnected());
       return;
     }
     if (more) {
       this.more.disabled = true;
-      setText(this.more, 'Loading…');
+      setText(this.more, gettext('Loading…'));
     } else {
-      this.say('Searching…');
+      this.say(gettext('Searching…'));
     }
   }
 
@@ -180,13 +190,12 @@ export class SearchPanel {
     const results = taken.append ? [...this.results, ...messages.filter((m) => !this.results.some((r) => r.id === m.id))] : messages;
     this.showResults(results, frame.has_more === true, frame.q);
     const count = results.length;
-    if (count === 0) this.say('No messages found');
-    else this.say(`${count} ${count === 1 ? 'message' : 'messages'} found${frame.has_more === true ? ', more below' : ''}`);
+    this.say(foundText(count, frame.has_more === true));
   }
 
   /** Shows why the search in flight may not be answered (an error the server sent), if one is in flight. */
   refused(text) {
-    if (this.requests.waiting) this.say(`Search failed: ${text}`);
+    if (this.requests.waiting) this.say(interpolate(gettext('Search failed: %(reason)s'), { reason: text }, true));
   }
 
   say(text) {
@@ -207,7 +216,7 @@ export class SearchPanel {
     this.list.replaceChildren(...items);
     this.more.hidden = !hasMore;
     this.more.disabled = false;
-    setText(this.more, 'Load more');
+    setText(this.more, gettext('Load more'));
   }
 
   // One result: a button with the conversation, the sender, the date and the text.

@@ -2,6 +2,8 @@
 // `search` request for what was typed, tells the answer to the latest request
 // from stale ones, finds the words of a body to highlight, and names a result.
 
+import { displayName } from './format.js';
+import { gettext, locale } from './i18n.js';
 import { dmKey, messageKey, parseKey, roomKey, searchFrame } from './protocol.js';
 
 /** How long typing must pause before a search goes out. */
@@ -142,11 +144,11 @@ export function highlightParts(body, ranges) {
   return parts;
 }
 
-/** Shows an ISO time as a locale date and time (`locale` undefined: the browser's). */
-export function formatWhen(iso, locale = undefined) {
+/** Shows an ISO time as a date and time in `language` (the page's by default). */
+export function formatWhen(iso, language = locale()) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return '';
-  return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(date);
+  return new Intl.DateTimeFormat(language, { dateStyle: 'medium', timeStyle: 'short' }).format(date);
 }
 
 /**
@@ -154,13 +156,13 @@ export function formatWhen(iso, locale = undefined) {
  * party of a direct conversation, or "notes to self"), the sender and the date.
  * Returns null for a frame that names no conversation.
  */
-export function resultLabel(message, me, locale = undefined) {
+export function resultLabel(message, me, language = locale()) {
   const key = messageKey(message, me);
   if (key === null) return null;
   const { kind, name } = parseKey(key);
   let where = `#${name}`;
-  if (kind === 'dm') where = name === me ? 'notes to self' : name;
-  return { key, where, from: String(message.from ?? ''), when: formatWhen(message.sent_at, locale) };
+  if (kind === 'dm') where = name === me ? gettext('notes to self') : displayName(name);
+  return { key, where, from: displayName(message.from), when: formatWhen(message.sent_at, language) };
 }
 
 /**

@@ -3,6 +3,8 @@
 // page title. Names are text in <bdi>, never markup.
 
 import { element, reconcile, setText } from './dom.js';
+import { displayName } from './format.js';
+import { gettext, interpolate, locale, ngettext } from './i18n.js';
 import { titleWithCount } from './notices.js';
 import { presenceNote } from './presence.js';
 import { dmKey, roomKey } from './protocol.js';
@@ -22,6 +24,11 @@ function createEntry() {
   return li;
 }
 
+/** Says how many messages wait unread: "3 unread". */
+export function unreadText(count) {
+  return interpolate(ngettext('%(count)s unread', '%(count)s unread', count), { count }, true);
+}
+
 /** Fills a sidebar entry from {label, note, unread, mentions, active, online}. */
 function updateEntry(li, item) {
   const entryButton = li.firstElementChild;
@@ -30,7 +37,7 @@ function updateEntry(li, item) {
   li.classList.toggle('active', item.active);
   li.classList.toggle('online', item.online === true);
   // `presence`: {text, visible} (see presence.js); without it, online or nothing.
-  const presence = item.presence ?? { text: item.online === true ? 'online' : '', visible: false };
+  const presence = item.presence ?? { text: item.online === true ? gettext('online') : '', visible: false };
   setText(entryButton.querySelector('.presence-text'), presence.visible ? '' : presence.text);
   setText(entryButton.querySelector('.presence-note'), presence.visible ? presence.text : '');
   li.classList.toggle('away', item.status === 'away');
@@ -50,11 +57,11 @@ function updateEntry(li, item) {
     // unread, not how much: a dot, with the word for screen readers.
     badge.classList.toggle('muted-dot', item.muted === true);
     if (item.muted === true) {
-      if (!badge.firstElementChild) badge.replaceChildren(element('span', 'visually-hidden', 'unread'));
+      if (!badge.firstElementChild) badge.replaceChildren(element('span', 'visually-hidden', gettext('unread')));
       badge.removeAttribute('aria-label');
     } else {
       setText(badge, String(item.unread));
-      badge.setAttribute('aria-label', `${item.unread} unread`);
+      badge.setAttribute('aria-label', unreadText(item.unread));
     }
   } else if (badge) {
     badge.remove();
@@ -70,7 +77,7 @@ function updateMentionBadge(entryButton, mentions) {
       entryButton.insertBefore(badge, entryButton.querySelector('.badge'));
     }
     setText(badge, `@${mentions}`);
-    badge.setAttribute('aria-label', mentions === 1 ? '1 mention' : `${mentions} mentions`);
+    badge.setAttribute('aria-label', interpolate(ngettext('%(count)s mention', '%(count)s mentions', mentions), { count: mentions }, true));
   } else if (badge) {
     badge.remove();
   }
@@ -88,11 +95,11 @@ const entryWith = (field) => (item) => {
  * online, onlineCount, toggleUnread, pageTitle}).
  */
 export function renderSidebar(lists, store) {
-  const you = (user) => (user === store.me ? ' (you)' : '');
+  const you = (user) => (user === store.me ? ` ${gettext('(you)')}` : '');
   // I am online whenever this page is connected, even if the list lags behind.
   const statusOf = (user) => (user === store.me ? 'online' : store.statusOf(user));
   const now = Date.now();
-  const words = { locale: document.documentElement.lang || undefined };
+  const words = { locale: locale() };
   const presenceOf = (user) => {
     const status = statusOf(user);
     return { status, presence: presenceNote(status, store.lastSeenOf(user), now, words) };
@@ -107,7 +114,7 @@ export function renderSidebar(lists, store) {
 
   const direct = store.directUsers();
   reconcile(lists.direct, direct.map((user) => ({
-    key: dmKey(user), user, label: user, note: you(user), unread: store.unreadOf(dmKey(user)),
+    key: dmKey(user), user, label: displayName(user), note: you(user), unread: store.unreadOf(dmKey(user)),
     active: store.active === dmKey(user), online: store.online.has(user),
     muted: store.isMuted(dmKey(user)), ...presenceOf(user),
   })), entryWith('user'), updateEntry);
@@ -119,7 +126,7 @@ export function renderSidebar(lists, store) {
   if (store.me) everyone.add(store.me);
   const online = [...everyone].sort((a, b) => (b === store.me) - (a === store.me) || a.localeCompare(b));
   reconcile(lists.online, online.map((user) => ({
-    key: dmKey(user), user, label: user, note: you(user), unread: 0, active: store.active === dmKey(user), online: true,
+    key: dmKey(user), user, label: displayName(user), note: you(user), unread: 0, active: store.active === dmKey(user), online: true,
     ...presenceOf(user),
   })), entryWith('user'), updateEntry);
   setText(lists.onlineCount, online.length ? String(online.length) : '');

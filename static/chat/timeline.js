@@ -1,14 +1,17 @@
 // timeline.js: how a list of messages reads over time: which messages group under
 // one name, where a new day begins and what it is called, and how times are
-// written in the reader's locale. Pure: the clock and the entries come in.
+// written in the page's language. Pure: the clock and the entries come in.
+
+import { gettext, locale } from './i18n.js';
 
 /** Messages from one sender less than this far apart (and on one day) group together. */
 export const GROUP_GAP_MS = 5 * 60 * 1000;
 
-const CLOCK = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
-const FULL = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
-const DAY = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short' });
-const DAY_WITH_YEAR = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
+// In the page's language (the one the reader chose), not the browser's.
+const CLOCK = new Intl.DateTimeFormat(locale(), { hour: 'numeric', minute: '2-digit' });
+const FULL = new Intl.DateTimeFormat(locale(), { dateStyle: 'full', timeStyle: 'short' });
+const DAY = new Intl.DateTimeFormat(locale(), { weekday: 'short', day: 'numeric', month: 'short' });
+const DAY_WITH_YEAR = new Intl.DateTimeFormat(locale(), { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
 
 /** A Date from a Date, a time in ms or an ISO string; null when it names no time. */
 export function toDate(value) {
@@ -26,13 +29,13 @@ export function dayKey(date) {
 /** "Today", "Yesterday", or the local date of `date` (with its year when not this year's). */
 export function dayLabel(date, now = new Date()) {
   const key = dayKey(date);
-  if (key === dayKey(now)) return 'Today';
+  if (key === dayKey(now)) return gettext('Today');
   // The day before by the calendar, not 24 hours back: a day can have 23 or 25 hours.
-  if (key === dayKey(new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1))) return 'Yesterday';
+  if (key === dayKey(new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1))) return gettext('Yesterday');
   return (date.getFullYear() === now.getFullYear() ? DAY : DAY_WITH_YEAR).format(date);
 }
 
-/** Hours and minutes in the reader's locale ("14:05", "2:05 PM"), or '' for no time. */
+/** Hours and minutes in the page's language ("14:05", "2:05 PM"), or '' for no time. */
 export function clockTime(value) {
   const date = toDate(value);
   return date ? CLOCK.format(date) : '';

@@ -2,6 +2,8 @@
 // typing (at most once every 2 s per conversation) and putting who else is
 // typing into words. No DOM and no socket: both are handed in.
 
+import { gettext, interpolateParts } from './i18n.js';
+
 /** The least time between two `typing` frames for one conversation. */
 export const TYPING_EVERY_MS = 2_000;
 
@@ -36,7 +38,9 @@ export class TypingNotifier {
  */
 export function typingParts(users) {
   if (users.length === 0) return [];
-  if (users.length === 1) return [{ user: users[0] }, ' is typing…'];
-  if (users.length === 2) return [{ user: users[0] }, ' and ', { user: users[1] }, ' are typing…'];
-  return ['several people are typing…'];
+  if (users.length === 1) return interpolateParts(gettext('%(user)s is typing…'), { user: { user: users[0] } });
+  if (users.length === 2) {
+    return interpolateParts(gettext('%(first)s and %(second)s are typing…'), { first: { user: users[0] }, second: { user: users[1] } });
+  }
+  return [gettext('several people are typing…')];
 }

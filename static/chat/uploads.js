@@ -3,6 +3,7 @@
 // done with the server's answer or failed with a reason. No DOM.
 
 import { formatBytes } from './format.js';
+import { gettext, interpolate, ngettext } from './i18n.js';
 
 export const UPLOAD_URL = '/uploads/';
 export const MAX_FILES = 10; // attachments per message, as the server takes them
@@ -28,22 +29,27 @@ function parsed(text) {
   }
 }
 
+/** Says that a file is over `limit` bytes. */
+function tooBigText(limit) {
+  return interpolate(gettext('Too big: files may be at most %(limit)s.'), { limit: formatBytes(limit) }, true);
+}
+
 /** Says why an upload failed, from the HTTP status and the server's JSON answer. `maxBytes`: the page's limit, if known. */
 export function failureReason(status, answer, { maxBytes = null } = {}) {
   const message = typeof answer?.message === 'string' && answer.message.trim() !== '' ? answer.message.trim() : '';
-  if (status === 0) return 'Could not reach the server: you may be offline.';
+  if (status === 0) return gettext('Could not reach the server: you may be offline.');
   if (status === 413) {
     // The limit as the answer gives it, else the server's sentence (which names it), else the page's.
-    if (Number.isInteger(answer?.limit)) return `Too big: files may be at most ${formatBytes(answer.limit)}.`;
+    if (Number.isInteger(answer?.limit)) return tooBigText(answer.limit);
     if (message) return message;
-    return Number.isInteger(maxBytes) ? `Too big: files may be at most ${formatBytes(maxBytes)}.` : 'Too big for the server.';
+    return Number.isInteger(maxBytes) ? tooBigText(maxBytes) : gettext('Too big for the server.');
   }
-  if (status === 415) return message || 'This type of file is not accepted.';
-  if (status === 429) return 'Too many uploads: wait a moment, then retry.';
-  if (status === 403) return message || 'The server refused the upload: reload the page and try again.';
+  if (status === 415) return message || gettext('This type of file is not accepted.');
+  if (status === 429) return gettext('Too many uploads: wait a moment, then retry.');
+  if (status === 403) return message || gettext('The server refused the upload: reload the page and try again.');
   // A 2xx that is not the JSON answer: a login page after the session ended, or a proxy's page.
-  if (status >= 200 && status < 300) return 'The server did not take the file: reload the page and try again.';
-  return message || `The upload failed (HTTP ${status}).`;
+  if (status >= 200 && status < 300) return gettext('The server did not take the file: reload the page and try again.');
+  return message || interpolate(gettext('The upload failed (HTTP %(status)s).'), { status }, true);
 }
 
 /**
@@ -112,10 +118,15 @@ export class UploadQueue {
       });
     }
     if (tooBig.length > 0) {
-      problems.push(`Too big to send (files may be at most ${formatBytes(this.maxBytes)}): ${tooBig.join(', ')}.`);
+      const text = gettext('Too big to send (files may be at most %(limit)s): %(names)s.');
+      problems.push(interpolate(text, { limit: formatBytes(this.maxBytes), names: tooBig.join(', ') }, true));
     }
     if (over > 0) {
-      problems.push(`At most ${this.maxFiles} files per message: ${over} more not added.`);
+      // Two counts, two plurals: "At most 10 files per message:" and "2 more not added."
+      const max = this.maxFiles;
+      const rule = interpolate(ngettext('At most %(max)s file per message:', 'At most %(max)s files per message:', max), { max }, true);
+      const outcome = interpolate(ngettext('%(over)s more not added.', '%(over)s more not added.', over), { over }, true);
+      problems.push(`${rule} ${outcome}`);
     }
     this.pump();
     this.onChange();

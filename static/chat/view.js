@@ -6,6 +6,8 @@
 // name or an override character (U+202E) in a body cannot reorder the text around it.
 
 import { element, reconcile, setText } from './dom.js';
+import { displayName } from './format.js';
+import { gettext, interpolateParts } from './i18n.js';
 import { MentionPicker } from './mention-picker.js';
 import { MessageActions } from './message-actions.js';
 import { createRow, updateRow } from './message-row.js';
@@ -29,7 +31,7 @@ function reactionsOf(message, me) {
     if (!reaction || typeof reaction.emoji !== 'string' || !Array.isArray(reaction.users)) continue;
     const users = reaction.users.filter((user) => typeof user === 'string');
     if (users.length === 0 || reactions.some((seen) => seen.emoji === reaction.emoji)) continue;
-    reactions.push({ emoji: reaction.emoji, users: users.map((user) => (user === me ? 'you' : user)), mine: users.includes(me) });
+    reactions.push({ emoji: reaction.emoji, users: users.map((user) => (user === me ? gettext('you') : user)), mine: users.includes(me) });
   }
   return reactions;
 }
@@ -42,7 +44,7 @@ function messageItem(store, message, seenId) {
     key: `m:${message.id}`,
     state: 'stored',
     message,
-    from: message.from,
+    from: displayName(message.from),
     body: change && typeof change.body === 'string' ? change.body : message.body,
     mine: message.from === store.me,
     me: store.me,
@@ -59,9 +61,9 @@ function messageItem(store, message, seenId) {
 
 /** What an empty conversation says: text, with {user} for an isolated name. */
 function emptyConversation(conversation, me) {
-  if (conversation.kind === 'room') return ['No messages yet. Say hello!'];
-  if (conversation.name === me) return ['Your notes to self go here. Nobody else sees them.'];
-  return ['This is the start of your conversation with ', { user: conversation.name }, '.'];
+  if (conversation.kind === 'room') return [gettext('No messages yet. Say hello!')];
+  if (conversation.name === me) return [gettext('Your notes to self go here. Nobody else sees them.')];
+  return interpolateParts(gettext('This is the start of your conversation with %(user)s.'), { user: { user: conversation.name } });
 }
 
 /** The chat page's DOM. `actions` receives what the person does. */
@@ -242,7 +244,7 @@ export class ChatView {
     const conversation = store.active ? store.conversations.get(store.active) : null;
     this.send.disabled = !conversation;
     if (!conversation) {
-      this.setTitle('No conversation');
+      this.setTitle(gettext('No conversation'));
       return;
     }
 
@@ -254,7 +256,7 @@ export class ChatView {
       this.jumpLatest.hidden = true;
     }
     if (conversation.kind === 'room') this.setTitle('# ', conversation.name);
-    else this.setTitle('', conversation.name, conversation.name === store.me ? ' (you): notes to self' : '');
+    else this.setTitle('', conversation.name, conversation.name === store.me ? ` ${gettext('(you): notes to self')}` : '');
     this.title.dataset.key = conversation.key;
 
     // Measure before changing anything: where the reader is decides where they stay.
@@ -269,17 +271,17 @@ export class ChatView {
     this.renderStatus(paging, items.filter((item) => item.state !== 'day' && item.state !== 'divider').length, conversation, store.me);
     this.loadOlder.hidden = !paging.canLoadOlder;
     this.loadOlder.disabled = paging.loadingOlder;
-    setText(this.loadOlder, paging.loadingOlder ? 'Loading…' : 'Load older messages');
+    setText(this.loadOlder, paging.loadingOlder ? gettext('Loading…') : gettext('Load older messages'));
     this.loadNewer.hidden = !paging.canLoadNewer;
     this.loadNewer.disabled = paging.loadingNewer === true;
-    setText(this.loadNewer, paging.loadingNewer ? 'Loading…' : 'Load newer messages');
+    setText(this.loadNewer, paging.loadingNewer ? gettext('Loading…') : gettext('Load newer messages'));
     this.renderTyping(store.typists(conversation.key, now));
 
     // A window of older history (a jump to a message) is read where it is: it
     // does not follow to the bottom, and the way to the newest stays offered.
     const wasWindowed = this.windowed && !switched;
     this.windowed = this.shownWindow !== null;
-    setText(this.jumpLatest, this.windowed ? 'Jump to latest ↓' : 'New messages ↓');
+    setText(this.jumpLatest, this.windowed ? gettext('Jump to latest ↓') : gettext('New messages ↓'));
     if (this.windowed) this.jumpLatest.hidden = false;
 
     // Follow new messages only when the reader was already at the bottom;
@@ -388,7 +390,7 @@ export class ChatView {
   renderStatus(paging, count, conversation, me) {
     let parts = [];
     if (paging.loadError) parts = [paging.loadError];
-    else if (!paging.loaded && count === 0) parts = ['Loading messages…'];
+    else if (!paging.loaded && count === 0) parts = [gettext('Loading messages…')];
     else if (paging.loaded && count === 0) parts = emptyConversation(conversation, me);
     this.status.hidden = parts.length === 0;
     const signature = JSON.stringify(parts);
@@ -427,7 +429,7 @@ export class ChatView {
       if (item.firstElementChild.textContent === text) return;
     }
     const item = element('div', 'notice-item');
-    const dismiss = element('button', 'link-button', 'Dismiss');
+    const dismiss = element('button', 'link-button', gettext('Dismiss'));
     dismiss.type = 'button';
     item.append(element('span', 'notice-text', text), dismiss);
     notice.append(item);

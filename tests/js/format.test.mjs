@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { isLong, tokenize } from '../../static/chat/format.js';
+import { displayName, isLong, tokenize } from '../../static/chat/format.js';
 
 const text = (value) => ({ type: 'text', text: value });
 const link = (value, href = value) => ({ type: 'link', text: value, href });
@@ -121,4 +121,11 @@ test('bodies longer than 600 characters or 12 lines are long', () => {
   assert.equal(isLong('x'.repeat(601)), true);
   assert.equal(isLong(Array(12).fill('line').join('\n')), false);
   assert.equal(isLong(Array(13).fill('line').join('\n')), true);
+});
+
+test('a deleted account shows as "deleted user"; every other name as it is', () => {
+  assert.equal(displayName('deleted-17'), 'deleted user');
+  assert.equal(displayName('alice'), 'alice');
+  // Only the reserved prefix: a name that merely contains the word stays.
+  assert.equal(displayName('undeleted-17'), 'undeleted-17');
 });

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { installRussian } from './catalogue.mjs';
 import {
   applyPresenceBatch, IDLE_AFTER_MS, IdleReporter, lastSeenText, presenceNote, withPresenceBatches,
 } from '../../static/chat/presence.js';
@@ -144,10 +145,20 @@ test('today and yesterday follow the reader’s time zone', () => {
   assert.equal(lastSeenText('2026-12-01T23:30:00.000Z', NOW, UTC), 'last seen yesterday at 23:30');
 });
 
-test('the reader’s language words the relative parts', () => {
+test('in Russian, last seen is worded with the catalogue and counts minutes in three forms', () => {
   const russian = { locale: 'ru', timeZone: 'UTC' };
-  assert.equal(lastSeenText('2026-12-02T18:25:00.000Z', NOW, russian), 'last seen 5 минут назад');
-  assert.equal(lastSeenText('2026-12-01T18:04:00.000Z', NOW, russian), 'last seen вчера at 18:04');
+  const remove = installRussian();
+  try {
+    assert.equal(lastSeenText('2026-12-02T18:29:00.000Z', NOW, russian), 'был(а) в сети 1 минуту назад');
+    assert.equal(lastSeenText('2026-12-02T18:27:00.000Z', NOW, russian), 'был(а) в сети 3 минуты назад');
+    assert.equal(lastSeenText('2026-12-02T18:25:00.000Z', NOW, russian), 'был(а) в сети 5 минут назад');
+    assert.equal(lastSeenText('2026-12-02T18:09:00.000Z', NOW, russian), 'был(а) в сети 21 минуту назад');
+    assert.equal(lastSeenText('2026-12-01T18:04:00.000Z', NOW, russian), 'был(а) в сети вчера в 18:04');
+    assert.equal(lastSeenText('2026-11-20T08:00:00.000Z', NOW, russian), 'был(а) в сети 20 нояб.');
+    assert.deepEqual(presenceNote('away', null, NOW, russian), { text: 'отошёл(а)', visible: true });
+  } finally {
+    remove();
+  }
 });
 
 test('no time, no words', () => {
