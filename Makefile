@@ -72,10 +72,16 @@ test-postgres-redis: install-test messages node_modules chromium nginx caddy
 	CHAT_TEST_REDIS=1 DATABASE_URL=$(PG_URL)/chat_run_$$$$ $(PY) -m pytest
 
 ## Benchmark the site against a naive Channels consumer and a raw websockets server
-## (about 5 minutes; results in bench/results/, method in docs/performance.md).
+## (under 10 minutes; results in bench/results/, method in docs/performance.md).
 .PHONY: bench
 bench: install-test
 	BENCH_PG_URL=$(PG_URL) $(PY) -m bench.run
+
+## The reconnect storm (10,000 clients dropped by a restart) and the room run of the
+## site as one and as two processes on one Redis and database (docs/scaling.md).
+.PHONY: bench-scale
+bench-scale: install-test
+	BENCH_PG_URL=$(PG_URL) $(PY) -m bench.run --only site --only site-2p --scenarios room,storm
 
 lint:
 	$(PY) -m ruff check .

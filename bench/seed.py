@@ -283,6 +283,20 @@ def search_history(count: int, username: str, seed: int = 7) -> dict:
         last_seq = max(0, (count - index + kinds - 1) // kinds)
         model, pk = (Room, room) if room is not None else (DirectConversation, direct)
         model.objects.filter(pk=pk).update(last_seq=last_seq)
+    # Everyone but the searcher has read the new rooms: a room with no read position
+    # counts as unread from its start, and the greeting of every other scenario's
+    # users would count these million messages at each handshake.
+    readers = User.objects.exclude(pk=me).values_list("pk", flat=True).iterator()
+    last = dict(Room.objects.filter(pk__in=rooms).values_list("pk", "last_seq"))
+    ReadPosition.objects.bulk_create(
+        [
+            ReadPosition(user_id=reader, room_id=room, seq=last[room])
+            for reader in readers
+            for room in rooms
+        ],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return {
