@@ -21,6 +21,15 @@ VIOLATION_REPORTER = (
 )
 
 
+# The chat's socket: /ws/chat/, with the query the page adds (?presence=batch).
+CHAT_SOCKET = re.compile(r"/ws/chat/(\?[^#]*)?$")
+
+
+def is_chat_socket(url: str) -> bool:
+    """Tells whether a websocket URL is the chat's socket."""
+    return CHAT_SOCKET.search(url) is not None
+
+
 @dataclass
 class Person:
     """A signed-up person: their first tab, their username, and what their sockets received."""
@@ -35,7 +44,7 @@ class Person:
         page.on("websocket", self._socket_opened)
 
     def _socket_opened(self, socket: WebSocket) -> None:
-        if not socket.url.endswith("/ws/chat/"):
+        if not is_chat_socket(socket.url):
             return
         self.socket = socket
         socket.on("framereceived", lambda payload: self.frames.append(json.loads(payload)))
@@ -123,7 +132,7 @@ class SocketCut:
     def __init__(self, page: Page) -> None:
         self.blocked = False
         self.routes = []
-        page.route_web_socket(re.compile(r"/ws/chat/$"), self._route)
+        page.route_web_socket(CHAT_SOCKET, self._route)
 
     def _route(self, ws) -> None:
         if self.blocked:

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.chat_page import say_stored, wait_until_connected
+from tests.browser.chat_page import is_chat_socket, say_stored, wait_until_connected
 from tests.browser.test_accessibility import assert_no_blocking, audit, axe_source  # noqa: F401
 from tests.server import PASSWORD, ServerProcess
 
@@ -72,5 +72,5 @@ def test_changing_the_password_keeps_the_chat_tab_connected(
     # ...while the first tab's socket, the same one, still carries messages.
     say_stored(chat, f"still here {uuid.uuid4().hex[:6]}")
     expect(chat.locator("body")).to_have_attribute("data-socket-state", "open")
-    chat_sockets = [ws for ws in sockets if ws.url.endswith("/ws/chat/")]
+    chat_sockets = [ws for ws in sockets if is_chat_socket(ws.url)]
     assert len(chat_sockets) == 1 and not chat_sockets[0].is_closed()
