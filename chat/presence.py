@@ -349,9 +349,9 @@ class RedisPresence:
         self._idle_sockets: set[str] = set()  # those of them that are idle
         self._maintenance: asyncio.Task | None = None
         self._unannounced: list[Change] = []
-        # The shared read of the lists (see `statuses`): the one under way, and the
-        # next one, which callers that came after it started wait for.
-        self._reading = False
+        # The shared read of the lists (see `statuses`): the one under way (its task,
+        # also kept so that it is not collected), and the next one, which callers
+        # that came after it started wait for.
         self._next_read: asyncio.Future | None = None
         self._read_task: asyncio.Task | None = None
 
@@ -391,12 +391,11 @@ class RedisPresence:
         answer = self._next_read
         if answer is None:
             answer = self._next_read = asyncio.get_running_loop().create_future()
-            if not self._reading:
+            if self._read_task is None or self._read_task.done():
                 self._start_read()
         return await asyncio.shield(answer)
 
     def _start_read(self) -> None:
-        self._reading = True
         self._read_task = asyncio.ensure_future(self._read_for_callers())
 
     async def _read_for_callers(self) -> None:
@@ -410,7 +409,8 @@ class RedisPresence:
         except Exception as exc:
             answer.set_exception(exc)
         finally:
-            self._reading = False
+            # Nothing awaits from here to the task's end, so a caller that comes later
+            # finds the task done and starts the next read itself.
             if self._next_read is not None:
                 self._start_read()
 

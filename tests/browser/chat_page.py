@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from playwright.sync_api import Expect, Locator, Page, WebSocket
 
+from tests.server import PASSWORD
+
 # Our own `expect` with room for a busy 2-core machine; the global one stays as it is.
 expect = Expect()
 expect.set_options(timeout=15_000)
@@ -84,6 +86,17 @@ def marker() -> str:
 def wait_until_connected(page: Page) -> None:
     """Waits until the page's socket is open and hello has been handled."""
     expect(page.locator("body")).to_have_attribute("data-socket-state", "open")
+
+
+def sign_up(page: Page, url: str, username: str) -> None:
+    """Signs `username` up through the sign-up page (in whatever language it shows) and
+    waits until the chat page it lands on is connected."""
+    page.goto(url + "/accounts/signup/")
+    page.fill("#id_username", username)
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.locator("form:has(#id_username) button[type=submit]").click()
+    wait_until_connected(page)
 
 
 def say(page: Page, text: str) -> None:

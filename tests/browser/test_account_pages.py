@@ -8,7 +8,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.chat_page import is_chat_socket, say_stored, wait_until_connected
+from tests.browser.chat_page import is_chat_socket, say_stored, sign_up, wait_until_connected
 from tests.browser.test_accessibility import assert_no_blocking, audit, axe_source  # noqa: F401
 from tests.server import PASSWORD, ServerProcess
 
@@ -25,15 +25,6 @@ def quick_check_server(database):
     server.stop()
 
 
-def _sign_up(page, server, username: str) -> None:
-    page.goto(server.url + "/accounts/signup/")
-    page.fill("#id_username", username)
-    page.fill("#id_password1", PASSWORD)
-    page.fill("#id_password2", PASSWORD)
-    page.click("button[type=submit]")
-    wait_until_connected(page)
-
-
 def test_changing_the_password_keeps_the_chat_tab_connected(
     quick_check_server,
     new_page,
@@ -44,7 +35,7 @@ def test_changing_the_password_keeps_the_chat_tab_connected(
     chat = new_page()
     sockets = []
     chat.on("websocket", lambda ws: sockets.append(ws))
-    _sign_up(chat, server, username)
+    sign_up(chat, server.url, username)
     # Another browser, logged in to the same account, with the chat open.
     other = new_page()
     other.goto(server.url + "/accounts/login/")

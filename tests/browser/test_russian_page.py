@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chat_page import SocketCut, expect, open_direct, say_stored, wait_until_connected
-from tests.server import PASSWORD, ROOT
+from tests.browser.chat_page import (
+    SocketCut,
+    expect,
+    open_direct,
+    say_stored,
+    sign_up,
+    wait_until_connected,
+)
+from tests.server import ROOT
 
 # Words of the page's English texts; none may show on the Russian page.
 ENGLISH = re.compile(
@@ -50,16 +57,6 @@ def russian_page(chromium, site_server, page_watch):
     page_watch.watch(page)
     yield page
     context.close()
-
-
-def sign_up(page, url: str, username: str) -> None:
-    """Signs `username` up through the sign-up page (in whatever language it shows)."""
-    page.goto(url + "/accounts/signup/")
-    page.fill("#id_username", username)
-    page.fill("#id_password1", PASSWORD)
-    page.fill("#id_password2", PASSWORD)
-    page.locator("form:has(#id_username) button[type=submit]").click()
-    wait_until_connected(page)
 
 
 def visible_words(page) -> str:
