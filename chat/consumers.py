@@ -16,7 +16,7 @@ from django.conf import settings
 from chat import groups, handlers, logcontext
 from chat.db import db_call
 from chat.errors import OUTAGES
-from chat.messaging import reads
+from chat.messaging.greeting import greeting as read_greeting
 from chat.presence import get_presence, presence_join, presence_leave
 from chat.protocol import (
     MAX_FRAME_BYTES,
@@ -151,7 +151,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await fanout.join(self, rooms)
         joined = await presence_join(user=self.username, socket=self.socket_id)
         self.registered = True
-        greeting = await db_call(reads.greeting, concurrent=True)(user_id=self.user.pk)
+        greeting = await db_call(read_greeting, concurrent=True)(user_id=self.user.pk)
         online, away = await get_presence().statuses()
         hello = hello_frame(
             user=self.username,

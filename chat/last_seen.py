@@ -50,15 +50,3 @@ def last_seen_of(*, username: str) -> datetime | None:
     if user is None:
         raise ChatError(ErrorCode.NOT_FOUND, f"no user named {username!r}")
     return LastSeen.objects.filter(user_id=user.pk).values_list("last_seen", flat=True).first()
-
-
-def last_seen_many(*, usernames: list[str]) -> dict[str, datetime | None]:
-    """When each of `usernames` was last online (None if never recorded), in one query."""
-    if not usernames:
-        return {}
-    seen = dict(
-        LastSeen.objects.filter(user__username__in=usernames).values_list(
-            "user__username", "last_seen"
-        )
-    )
-    return {name: seen.get(name) for name in usernames}

@@ -239,6 +239,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Django's database sessions, loaded with one plain query (chat/sessions.py).
+SESSION_ENGINE = "chat.sessions"
 SESSION_COOKIE_AGE = _int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14, minimum=60)
 # HTTPS by default: with DEBUG off, TLS ends at the front server, which says so in
 # X-Forwarded-Proto; cookies travel over HTTPS only, browsers are told to stay on

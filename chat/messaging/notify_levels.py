@@ -8,7 +8,6 @@ so each tab and device notifies (and counts) the same way.
 import logging
 
 from asgiref.sync import async_to_sync
-from django.db.models import F, Q
 from redis.exceptions import RedisError
 
 from chat import groups
@@ -16,7 +15,7 @@ from chat.errors import ChatError, ErrorCode
 from chat.models import NotificationLevel
 from chat.protocol import DEFAULT_NOTIFY_LEVEL, Notify, notify_frame
 from chat.realtime.publish import publish
-from chat.rooms import room_visible_get, rooms_visible_to
+from chat.rooms import room_visible_get
 from chat.selectors import user_get
 
 logger = logging.getLogger(__name__)
@@ -52,16 +51,3 @@ def notify_level_set(*, user, room: str | None, with_: str | None, level: str) -
         logger.warning("publishing a notification level failed: %s", exc)
         return False
     return True
-
-
-def notify_levels_for_user(*, user_id: int) -> list[Notify]:
-    """Lists the user's levels that are not the default: rooms by name, then people."""
-    # A private room the user has left keeps their level, but not in their sight.
-    seen = Q(room__isnull=True) | Q(room__in=rooms_visible_to(user_id=user_id))
-    rows = (
-        NotificationLevel.objects.filter(seen, user_id=user_id)
-        .annotate(room_name=F("room__name"), peer_name=F("peer__username"))
-        .order_by(F("room_name").asc(nulls_last=True), "peer_name")
-        .values_list("room_name", "peer_name", "level")
-    )
-    return [Notify(room=room, with_=peer, level=level) for room, peer, level in rows]

@@ -1,0 +1,278 @@
+"""The `hello` greeting, read in hand-written SQL, against the ORM rules it replaced.
+
+chat/messaging/greeting.py answers in four portable SQL statements for speed; the
+rules it must follow live on in the ORM selectors (`rooms_visible_to`,
+`messages_visible_to`). These tests build a user's world with rooms open, private
+and left, direct conversations, deletions, mentions, read positions, notification
+levels and last-seen times, and compare the greeting field by field with what the
+ORM says, so the SQL cannot drift from the visibility rules unnoticed.
+"""
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+from django.db.models import Max, Q
+
+from chat.last_seen import last_seen_record
+from chat.messaging.changes import message_delete, message_edit
+from chat.messaging.greeting import Greeting, greeting
+from chat.messaging.notify_levels import notify_level_set
+from chat.messaging.read_state import read_mark
+from chat.messaging.reads import messages_visible_to
+from chat.messaging.store import message_store
+from chat.models import (
+    DirectConversation,
+    LastSeen,
+    Message,
+    NotificationLevel,
+    ReadPosition,
+    Room,
+)
+from chat.protocol import Notify, Send, Unread
+from chat.rooms import rooms_visible_to
+
+pytestmark = pytest.mark.django_db
+
+# Open rooms whose order depends on how the database sorts '-', '_' and letters.
+OPEN_ROOMS = ("zeta", "alpha-b", "alpha_b", "alphab")
+BOB_SEEN = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
+_client_ids = itertools.count()
+
+
+def _say(sender, body: str, **target) -> int:
+    """Stores a message as a socket would (`target`: room= or to=); returns its id."""
+    send = Send(body=body, client_id=f"c{next(_client_ids)}", **target)
+    return message_store(sender=sender, send=send).message.id
+
+
+def _private(name: str, *members) -> Room:
+    """A room with members: private to them."""
+    room = Room.objects.create(name=name)
+    room.members.add(*members)
+    return room
+
+
+# The oracle: the same answer built with the ORM selectors, one rule at a time.
+
+
+def _partner(conversation: DirectConversation, user):
+    return conversation.user_high if conversation.user_low_id == user.pk else conversation.user_low
+
+
+def _read_seq(user, **where) -> int:
+    found = ReadPosition.objects.filter(user=user, **where).values_list("seq", flat=True).first()
+    return found or 0
+
+
+def _unread_entry(user, *, room=None, direct=None) -> Unread:
+    """One conversation's entry: others' live messages after my read position."""
+    where = {"room": room} if room is not None else {"direct": direct}
+    read = _read_seq(user, **where)
+    waiting = Message.objects.filter(seq__gt=read, deleted=False, **where).exclude(sender=user)
+    if room is not None:
+        name, last_seq, their_read = {"room": room.name, "with_": None}, room.last_seq, None
+    else:
+        other = _partner(direct, user)
+        name, last_seq = {"room": None, "with_": other.username}, direct.last_seq
+        notes_to_self = direct.user_low_id == direct.user_high_id
+        their_read = None if notes_to_self else _read_seq(other, direct=direct)
+    return Unread(
+        **name,
+        read_seq=read,
+        last_seq=last_seq,
+        unread=waiting.count(),
+        mentions=waiting.filter(mentions=user).count(),
+        their_read_seq=their_read,
+    )
+
+
+def _oracle(user) -> Greeting:
+    """What the greeting of `user` must say, from the ORM selectors."""
+    visible = messages_visible_to(user_id=user.pk).aggregate(last_id=Max("id"), rev=Max("rev"))
+    rooms = list(rooms_visible_to(user_id=user.pk))  # Room.Meta orders by name
+    directs = list(
+        DirectConversation.objects.filter(Q(user_low=user) | Q(user_high=user))
+        .select_related("user_low", "user_high")
+        .order_by("id")
+    )
+    newest_first = [_partner(d, user) for d in reversed(directs)]
+    levels = NotificationLevel.objects.filter(user=user)
+    room_levels = levels.filter(room__in=rooms_visible_to(user_id=user.pk)).order_by("room__name")
+    peer_levels = levels.filter(peer__isnull=False).order_by("peer__username")
+    return Greeting(
+        direct=[partner.username for partner in newest_first],
+        last_id=visible["last_id"] or 0,
+        rev=visible["rev"] or 0,
+        unread=[_unread_entry(user, room=room) for room in rooms]
+        + [_unread_entry(user, direct=direct) for direct in directs],
+        levels=[Notify(room=n.room.name, with_=None, level=n.level) for n in room_levels]
+        + [Notify(room=None, with_=n.peer.username, level=n.level) for n in peer_levels],
+        last_seen={
+            partner.username: LastSeen.objects.filter(user=partner)
+            .values_list("last_seen", flat=True)
+            .first()
+            for partner in newest_first
+        },
+    )
+
+
+def _assert_same(actual: Greeting, expected: Greeting) -> None:
+    """Compares field by field, so a failure names the field that drifted."""
+    assert actual.direct == expected.direct
+    assert actual.last_id == expected.last_id
+    assert actual.rev == expected.rev
+    assert [(u.room, u.with_) for u in actual.unread] == [
+        (u.room, u.with_) for u in expected.unread
+    ]
+    for got, want in zip(actual.unread, expected.unread, strict=True):
+        assert got == want
+    assert actual.levels == expected.levels
+    assert actual.last_seen == expected.last_seen
+
+
+def _by_conversation(entries: list[Unread]) -> dict:
+    return {entry.room or f"@{entry.with_}": entry for entry in entries}
+
+
+@pytest.fixture
+def world(make_user):
+    """ann's world: what she may see, what she may not, and what she has read."""
+    ann, bob, carol = make_user("ann"), make_user("bob"), make_user("carol")
+    for name in OPEN_ROOMS:  # "general" comes with the database
+        Room.objects.create(name=name)
+    _private("inner", ann, bob)
+    _private("hidden", bob, carol)
+    left = _private("left", ann, bob)
+
+    # Open rooms: others' messages, ann's own, a mention, a deleted mention.
+    _say(bob, "hi", room="general")
+    _say(carol, "@ann look", room="general")
+    _say(ann, "mine, @ann", room="general")
+    gone = _say(bob, "@ann soon gone", room="general")
+    _say(carol, "more", room="general")
+    message_delete(user_id=bob.pk, message_id=gone)
+    for body in ("z1", "z2 @ann", "z3"):
+        _say(bob, body, room="zeta")
+    later_mention = _say(carol, "plain", room="alpha-b")
+    message_edit(user_id=carol.pk, message_id=later_mention, body="now @ann")
+    _say(bob, "underscore", room="alpha_b")
+    _say(carol, "@bob, not her", room="alpha_b")
+    # Private rooms: hers, one she left, one never hers.
+    _say(bob, "@ann secret", room="inner")
+    _say(ann, "ok", room="inner")
+    _say(ann, "before leaving", room="left")
+    _say(bob, "@ann still there?", room="left")
+    _say(bob, "@ann behind her back", room="hidden")
+    _say(carol, "indeed", room="hidden")
+
+    # Direct conversations, oldest first: bob, ann's notes, carol; bob with carol.
+    _say(bob, "dm1 @ann", to="ann")
+    _say(ann, "dm2", to="bob")
+    _say(bob, "dm3", to="ann")
+    unsaid = _say(bob, "dm4 @ann", to="ann")
+    _say(ann, "note 1 @ann", to="ann")
+    _say(ann, "note 2", to="ann")
+    _say(carol, "c1", to="ann")
+    newest_seen = _say(carol, "c2 @ann", to="ann")
+    _say(bob, "not for ann @ann", to="carol")
+
+    read_mark(user=ann, room="general", with_=None, seq=2)  # behind
+    read_mark(user=ann, room="zeta", with_=None, seq=99)  # caught up (capped at 3)
+    read_mark(user=ann, room=None, with_="bob", seq=1)
+    read_mark(user=bob, room=None, with_="ann", seq=2)  # "seen" part of it
+    read_mark(user=bob, room="general", with_=None, seq=5)  # bob's, not ann's
+
+    notify_level_set(user=ann, room="zeta", with_=None, level="none")
+    notify_level_set(user=ann, room="inner", with_=None, level="all")
+    notify_level_set(user=ann, room="left", with_=None, level="all")
+    notify_level_set(user=ann, room=None, with_="bob", level="all")
+    notify_level_set(user=ann, room=None, with_="ann", level="none")
+    notify_level_set(user=bob, room="general", with_=None, level="none")
+    left.members.remove(ann)  # her level there stays stored, out of sight
+
+    last_seen_record(username="bob", at=BOB_SEEN)
+
+    # Newest of what she sees: a deletion after the last message she may see...
+    message_delete(user_id=bob.pk, message_id=unsaid)
+    # ...then newer ids and revs she may not see.
+    _say(carol, "newest of all", room="hidden")
+    _say(bob, "newer still @ann", room="left")
+    _say(carol, "between them", to="bob")
+    return {
+        "ann": ann,
+        "newest_seen": newest_seen,
+        "unsaid": Message.objects.get(pk=unsaid),
+    }
+
+
+def test_greeting_matches_the_orm_rules_on_a_rich_world(world):
+    ann = world["ann"]
+    actual = greeting(user_id=ann.pk)
+    _assert_same(actual, _oracle(ann))
+
+
+def test_greeting_of_the_rich_world_holds_the_expected_values(world):
+    ann, newest_seen, unsaid = world["ann"], world["newest_seen"], world["unsaid"]
+    actual = greeting(user_id=ann.pk)
+
+    visible_ids = messages_visible_to(user_id=ann.pk).values_list("id", flat=True)
+    assert actual.last_id == max(visible_ids) == newest_seen
+    assert actual.rev == unsaid.rev  # the deletion came after the last message she sees
+    assert actual.last_id < Message.objects.aggregate(Max("id"))["id__max"]
+    assert actual.rev < Message.objects.aggregate(Max("rev"))["rev__max"]
+
+    assert actual.direct == ["carol", "ann", "bob"]
+    rooms = [entry.room for entry in actual.unread if entry.room is not None]
+    assert sorted(rooms) == sorted(["general", *OPEN_ROOMS, "inner"])
+    assert rooms == list(
+        Room.objects.filter(name__in=rooms).order_by("name").values_list("name", flat=True)
+    )
+    entries = _by_conversation(actual.unread)
+    # general: bob, carol's @ann, ann's own, bob's deleted @ann, carol; read to 2.
+    assert entries["general"] == Unread("general", None, 2, 5, 1, 0, None)
+    assert entries["zeta"] == Unread("zeta", None, 3, 3, 0, 0, None)
+    assert entries["alpha-b"] == Unread("alpha-b", None, 0, 1, 1, 1, None)
+    assert entries["alpha_b"] == Unread("alpha_b", None, 0, 2, 2, 0, None)
+    assert entries["alphab"] == Unread("alphab", None, 0, 0, 0, 0, None)
+    assert entries["inner"] == Unread("inner", None, 0, 2, 1, 1, None)
+    # bob: dm1 (read), dm2 (hers), dm3, dm4 (deleted); bob read to 2.
+    assert entries["@bob"] == Unread(None, "bob", 1, 4, 1, 0, 2)
+    assert entries["@ann"] == Unread(None, "ann", 0, 2, 0, 0, None)
+    assert entries["@carol"] == Unread(None, "carol", 0, 2, 2, 1, 0)
+
+    # The level of the room she left is still stored, but not hers to see.
+    assert NotificationLevel.objects.filter(user=ann, room__name="left").exists()
+    assert actual.levels == [
+        Notify("inner", None, "all"),
+        Notify("zeta", None, "none"),
+        Notify(None, "ann", "none"),
+        Notify(None, "bob", "all"),
+    ]
+    assert actual.last_seen == {"carol": None, "ann": None, "bob": BOB_SEEN}
+
+
+def test_a_user_with_nothing_sees_only_empty_open_rooms(make_user):
+    bob, carol, dave = make_user("bob"), make_user("carol"), make_user("dave")
+    for name in OPEN_ROOMS:
+        Room.objects.create(name=name)
+    _private("hidden", bob, carol)
+    # Others' messages, levels and last-seen times, none of them dave's.
+    _say(bob, "@dave private", room="hidden")
+    _say(carol, "@dave between us", to="bob")
+    _say(bob, "note", to="bob")
+    notify_level_set(user=bob, room="hidden", with_=None, level="all")
+    notify_level_set(user=carol, room=None, with_="dave", level="none")
+    last_seen_record(username="bob", at=BOB_SEEN)
+
+    actual = greeting(user_id=dave.pk)
+
+    _assert_same(actual, _oracle(dave))
+    assert actual.last_id == 0
+    assert actual.rev == 0
+    assert actual.direct == []
+    assert actual.levels == []
+    assert actual.last_seen == {}
+    open_rooms = list(Room.objects.filter(members=None).values_list("name", flat=True))
+    assert sorted(open_rooms) == sorted(["general", *OPEN_ROOMS])
+    assert actual.unread == [Unread(name, None, 0, 0, 0, 0, None) for name in open_rooms]
