@@ -149,10 +149,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Join before reading `last_id`, so every later message arrives live.
         self.member_of = personal | rooms
         await fanout.join(self, rooms)
-        joined = await presence_join(user=self.username, socket=self.socket_id)
-        self.registered = True
-        greeting = await db_call(read_greeting, concurrent=True)(user_id=self.user.pk)
-        online, away = await get_presence().statuses()
+        # The greeting's reads (a database thread) and presence (Redis) need nothing
+        # of each other: run side by side, a handshake waits for the slower, not both.
+        # Both finish before an error is raised, so a failure leaves nothing running
+        # that could register the socket after it has been released.
+        results = await asyncio.gather(
+            db_call(read_greeting, concurrent=True)(user_id=self.user.pk),
+            self._enter_presence(),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        greeting, (joined, online, away) = results
         hello = hello_frame(
             user=self.username,
             online=online,
@@ -167,6 +176,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             last_seen=greeting.last_seen,
         )
         return joined, hello
+
+    async def _enter_presence(self):
+        """Registers the socket's presence; then reads who is online, this user included."""
+        joined = await presence_join(user=self.username, socket=self.socket_id)
+        self.registered = True
+        online, away = await get_presence().statuses()
+        return joined, online, away
 
     async def __call__(self, scope, receive, send) -> None:
         """Runs the socket; however it ends, even by a bug, its groups and presence go back.
