@@ -54,6 +54,38 @@ def test_direct_conversation_is_one_row_whoever_writes_first(alice, bob):
 
 
 @pytest.mark.django_db
+def test_a_batch_finds_each_pair_s_own_conversation_among_crossed_ones(make_user):
+    a, b, c, d = (make_user(name) for name in ("ann", "ben", "cat", "dan"))
+    # Conversations that pair the batch's users the other way round: a->d and c->b
+    # exist, a->b and c->d do not yet, and one batch writes to both.
+    message_store(sender=a, send=Send(body="1", client_id="a1", to="dan"))
+    message_store(sender=c, send=Send(body="2", client_id="c1", to="ben"))
+    results = message_store_many(
+        sends=[
+            (a, Send(body="3", client_id="a2", to="ben")),
+            (c, Send(body="4", client_id="c2", to="dan")),
+            (a, Send(body="5", client_id="a3", to="dan")),
+        ]
+    )
+    assert all(isinstance(r, Posted) and r.created for r in results)
+    assert DirectConversation.objects.count() == 4
+
+    def conversation(x, y):
+        low, high = sorted((x.pk, y.pk))
+        return DirectConversation.objects.get(user_low_id=low, user_high_id=high)
+
+    stored = Message.objects.in_bulk([r.message.id for r in results])
+    assert [stored[r.message.id].direct_id for r in results] == [
+        conversation(a, b).pk,
+        conversation(c, d).pk,
+        conversation(a, d).pk,
+    ]
+    # Each conversation numbers its own messages: a->d continues after its first.
+    assert [r.message.seq for r in results] == [1, 1, 2]
+    assert conversation(a, d).last_seq == 2 and conversation(c, b).last_seq == 1
+
+
+@pytest.mark.django_db
 def test_retry_returns_the_stored_message_unchanged(alice):
     first = message_store(sender=alice, send=Send(body="one", client_id="k", room="general"))
     again = message_store(sender=alice, send=Send(body="two", client_id="k", to="alice"))
