@@ -276,3 +276,25 @@ def test_a_user_with_nothing_sees_only_empty_open_rooms(make_user):
     open_rooms = list(Room.objects.filter(members=None).values_list("name", flat=True))
     assert sorted(open_rooms) == sorted(["general", *OPEN_ROOMS])
     assert actual.unread == [Unread(name, None, 0, 0, 0, 0, None) for name in open_rooms]
+
+
+def test_unread_stops_at_the_limit_and_mentions_are_counted_in_full(make_user, monkeypatch):
+    from chat.messaging import greeting as greeting_module
+
+    monkeypatch.setattr(greeting_module, "UNREAD_LIMIT", 3)
+    ann, bob = make_user("ann"), make_user("bob")
+    # Six unread messages of bob's; the first and the last mention her, beyond the
+    # limit too. Two of hers are never counted.
+    _say(bob, "@ann first", room="general")
+    for n in range(4):
+        _say(bob, f"middle {n}", room="general")
+    _say(ann, "mine", room="general")
+    _say(bob, "again @ann", room="general")
+    _say(ann, "mine too", room="general")
+    # A direct conversation under the limit keeps its exact count.
+    _say(bob, "hi", to="ann")
+    _say(bob, "@ann there", to="ann")
+
+    entries = _by_conversation(greeting(user_id=ann.pk).unread)
+    assert entries["general"] == Unread("general", None, 0, 8, 3, 2, None)
+    assert entries["@bob"] == Unread(None, "bob", 0, 2, 2, 1, 0)

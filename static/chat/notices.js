@@ -50,9 +50,18 @@ export function notificationOf(message, me) {
   };
 }
 
+/**
+ * An unread count as shown: the number, or "999+" from 1,000 on. The server stops
+ * counting a conversation's unread messages at 1,000 (its `hello` says 1,000 for
+ * any more), so a count that high means "at least", never an exact figure.
+ */
+export function countText(count) {
+  return count > 999 ? '999+' : String(count);
+}
+
 /** The tab title with the unread count in front: "(3) Chat". */
 export function titleWithCount(title, count) {
-  return count > 0 ? `(${count}) ${title}` : title;
+  return count > 0 ? `(${countText(count)}) ${title}` : title;
 }
 
 /** The favicon as SVG text: a speech bubble, with a red badge holding the count when there is one. */

@@ -5,7 +5,7 @@
 import { element, reconcile, setText } from './dom.js';
 import { displayName } from './format.js';
 import { gettext, interpolate, locale, ngettext } from './i18n.js';
-import { titleWithCount } from './notices.js';
+import { countText, titleWithCount } from './notices.js';
 import { presenceNote } from './presence.js';
 import { dmKey, roomKey } from './protocol.js';
 
@@ -60,7 +60,7 @@ function updateEntry(li, item) {
       if (!badge.firstElementChild) badge.replaceChildren(element('span', 'visually-hidden', gettext('unread')));
       badge.removeAttribute('aria-label');
     } else {
-      setText(badge, String(item.unread));
+      setText(badge, countText(item.unread));
       badge.setAttribute('aria-label', unreadText(item.unread));
     }
   } else if (badge) {
@@ -133,6 +133,6 @@ export function renderSidebar(lists, store) {
 
   const total = store.totalUnread();
   lists.toggleUnread.hidden = total === 0;
-  setText(lists.toggleUnread, String(total));
+  setText(lists.toggleUnread, countText(total));
   document.title = titleWithCount(lists.pageTitle, total);
 }

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { CatchUp } from '../../static/chat/catchup.js';
 import { frameHandlers } from '../../static/chat/handlers.js';
 import {
-  DEFAULT_LEVEL, Notices, faviconSvg, faviconUrl, notificationOf, permissionOf, shouldNotify, titleWithCount, truncate,
+  DEFAULT_LEVEL, Notices, countText, faviconSvg, faviconUrl, notificationOf, permissionOf, shouldNotify, titleWithCount, truncate,
 } from '../../static/chat/notices.js';
 import { dmKey, notifyFrame, roomKey } from '../../static/chat/protocol.js';
 import { Store } from '../../static/chat/store.js';
@@ -77,6 +77,14 @@ test('a long body is cut to about 120 characters, counted as characters', () => 
 test('the title carries the unread count', () => {
   assert.equal(titleWithCount('Chat', 0), 'Chat');
   assert.equal(titleWithCount('Chat', 3), '(3) Chat');
+  assert.equal(titleWithCount('Chat', 1200), '(999+) Chat');
+});
+
+test('a count of 1,000 or more shows as 999+: the server stops counting at 1,000', () => {
+  assert.equal(countText(0), '0');
+  assert.equal(countText(999), '999');
+  assert.equal(countText(1000), '999+');
+  assert.equal(countText(1042), '999+');
 });
 
 test('the favicon is a speech bubble, with a red badge and the count when something is unread', () => {
