@@ -24,9 +24,9 @@ function createEntry() {
   return li;
 }
 
-/** Says how many messages wait unread: "3 unread". */
+/** Says how many messages wait unread: "3 unread", and "999+ unread" from 1,000 on, as the badge. */
 export function unreadText(count) {
-  return interpolate(ngettext('%(count)s unread', '%(count)s unread', count), { count }, true);
+  return interpolate(ngettext('%(count)s unread', '%(count)s unread', count), { count: countText(count) }, true);
 }
 
 /** Fills a sidebar entry from {label, note, unread, mentions, active, online}. */

@@ -42,6 +42,7 @@ test('without a catalogue the texts stay English, with English plurals', () => {
   assert.equal(ngettext('%(count)s mention', '%(count)s mentions', 1), '%(count)s mention');
   for (const count of [0, 2, 5, 21]) assert.equal(ngettext('%(count)s mention', '%(count)s mentions', count), '%(count)s mentions');
   assert.equal(unreadText(1), '1 unread');
+  assert.equal(unreadText(1042), '999+ unread');
   assert.equal(foundText(0, false), 'No messages found');
   assert.equal(foundText(1, false), '1 message found');
   assert.equal(foundText(3, true), '3 messages found, more below');
@@ -77,6 +78,7 @@ test('Russian counts take the right one of three forms', () => {
     for (const [count, form] of Object.entries(forms)) assert.equal(russianPlural(Number(count)), form, count);
     assert.equal(unreadText(1), '1 непрочитанное');
     assert.equal(unreadText(3), '3 непрочитанных');
+    assert.equal(unreadText(1000), '999+ непрочитанных'); // "at least", as the badge says
     assert.equal(foundText(1, false), 'Найдено 1 сообщение');
     assert.equal(foundText(3, false), 'Найдено 3 сообщения');
     assert.equal(foundText(5, true), 'Найдено 5 сообщений, ниже есть ещё');
