@@ -117,8 +117,7 @@ _VISIBLE = """(
 _UNREAD_IN = """
 SELECT {n}, COUNT(*) FROM (
   SELECT 1 FROM {message} m
-  WHERE m.{column} = %(c{n})s AND m.seq > %(r{n})s
-    AND m.deleted = %(false)s AND m.sender_id <> %(user)s
+  WHERE {after} AND m.deleted = %(false)s AND m.sender_id <> %(user)s
   LIMIT %(limit)s
 ) AS unread{n}
 """
@@ -173,8 +172,9 @@ def greeting(*, user_id: int) -> Greeting:
         for n, (room_id, direct_id, _, last_seq, read, *_) in enumerate(conversations):
             if last_seq > read:
                 column = "room_id" if room_id is not None else "direct_id"
-                branches.append(_UNREAD_IN.format(n=n, column=column, **tables))
-                behind.append(f"(m.{column} = %(c{n})s AND m.seq > %(r{n})s)")
+                after = f"(m.{column} = %(c{n})s AND m.seq > %(r{n})s)"
+                branches.append(_UNREAD_IN.format(n=n, after=after, **tables))
+                behind.append(after)
                 behind_params[f"c{n}"] = room_id if room_id is not None else direct_id
                 behind_params[f"r{n}"] = read
         counts, mentioned = {}, {}

@@ -379,15 +379,21 @@ def _direct_rows(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
     table = DirectConversation._meta.db_table
     low = DirectConversation._meta.get_field("user_low").column
     high = DirectConversation._meta.get_field("user_high").column
-    values = ", ".join(["(%s, %s)"] * len(pairs))
+    values, params = _values(pairs)
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH wanted(low, high) AS (VALUES {values}) "
             f"SELECT d.{low}, d.{high}, d.id FROM {table} d "
             f"JOIN wanted ON d.{low} = wanted.low AND d.{high} = wanted.high",
-            [number for pair in pairs for number in pair],
+            params,
         )
         return {(a, b): pk for a, b, pk in cursor.fetchall()}
+
+
+def _values(pairs) -> tuple[str, list]:
+    """The rows of a `VALUES` list of pairs, as placeholders and their parameters."""
+    pairs = list(pairs)
+    return ", ".join(["(%s, %s)"] * len(pairs)), [number for pair in pairs for number in pair]
 
 
 def _take_seqs(table: str, counts: dict[int, int]) -> dict[int, int]:
@@ -396,8 +402,7 @@ def _take_seqs(table: str, counts: dict[int, int]) -> dict[int, int]:
     `counts` maps a conversation id to how many seqs it needs; returns the first
     reserved seq of each. The rows stay locked until commit.
     """
-    values = ", ".join(["(%s, %s)"] * len(counts))
-    params = [number for pair in counts.items() for number in pair]
+    values, params = _values(counts.items())
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH wanted(id, n) AS (VALUES {values}) "
