@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -131,6 +131,26 @@ def mute_check_many(
         if covering:
             ends[user_id, room_id] = max(covering)
     return ends
+
+
+def muted_sql(*, user: str, room: str) -> tuple[str, list]:
+    """SQL, true when `user` is muted now where `room` is (NULL: in direct messages).
+
+    `user` and `room` are SQL expressions (columns of the caller's statement); the
+    parameters go with the SQL. The rule of `mute_check_many`, for a statement that
+    checks many sends at once: a mute everywhere covers every place, a room's mute
+    only that room.
+    """
+    meta = Mute._meta
+    table = connection.ops.quote_name(meta.db_table)
+    user_id = meta.get_field("user").column
+    room_id = meta.get_field("room").column
+    until = meta.get_field("until").column
+    sql = (
+        f"EXISTS (SELECT 1 FROM {table} WHERE {user_id} = {user} AND {until} > %s "
+        f"AND ({room_id} IS NULL OR {room_id} = {room}))"
+    )
+    return sql, [connection.ops.adapt_datetimefield_value(timezone.now())]
 
 
 def mute_refuse(

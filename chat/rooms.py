@@ -6,6 +6,7 @@ Every path that names a room asks here, and to anyone else a private room does n
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from chat.errors import ChatError, ErrorCode
@@ -35,6 +36,22 @@ def room_for_user(*, user_id: int, name: str) -> Room:
     if room is None:
         raise ChatError(ErrorCode.UNKNOWN_ROOM, f"no room named {name!r}")
     return room
+
+
+def room_hidden_sql(*, room: str, user: str) -> str:
+    """SQL, true when the room whose id is `room` is private and `user` is not its member.
+
+    `room` and `user` are SQL expressions (columns of the caller's statement): the
+    rule of `rooms_hidden_from`, for a statement that checks many sends at once.
+    """
+    through = Room.members.through._meta
+    table = connection.ops.quote_name(through.db_table)
+    room_id = through.get_field("room").column
+    user_id = through.get_field("user").column
+    return (
+        f"(EXISTS (SELECT 1 FROM {table} WHERE {room_id} = {room}) AND NOT EXISTS "
+        f"(SELECT 1 FROM {table} WHERE {room_id} = {room} AND {user_id} = {user}))"
+    )
 
 
 def room_access() -> RoomAccess:

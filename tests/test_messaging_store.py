@@ -3,19 +3,23 @@
 import contextlib
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from chat.errors import AccountEnded, ChatError, ErrorCode
+from chat.messaging import store
 from chat.messaging.store import (
     _MESSAGE_ID_LOCK,
     Posted,
     message_store,
     message_store_many,
 )
-from chat.models import DirectConversation, Message, Room
+from chat.models import DirectConversation, Message, Mute, Room
 from chat.protocol import Send
 
 postgres_only = pytest.mark.skipif(
@@ -43,6 +47,65 @@ def test_room_messages_get_consecutive_seqs_and_the_room_counts_them(alice):
     ]
     assert seqs == [1, 2, 3, 4, 5]
     assert Room.objects.get(name="general").last_seq == 5
+
+
+@pytest.mark.django_db
+def test_a_batch_answers_each_rule_of_the_one_read_for_its_own_send(make_user):
+    ann, ben, gone = make_user("ann"), make_user("ben"), make_user("gone", is_active=False)
+    secret, random = Room.objects.create(name="secret"), Room.objects.create(name="random")
+    secret.members.add(ben)
+    now = timezone.now()
+    Mute.objects.create(user=ann, room=random, until=now + timedelta(minutes=30))
+    Mute.objects.create(user=ann, room=None, until=now - timedelta(minutes=1))  # over
+    message_store(sender=ben, send=Send(body="first", client_id="b0", room="general"))
+    results = message_store_many(
+        sends=[
+            (ann, Send(body="1", client_id="a1", room="general")),
+            (ann, Send(body="2", client_id="a2", room="random")),  # muted there only
+            (ann, Send(body="3", client_id="a3", to="ben")),  # the mute that held is over
+            (ann, Send(body="4", client_id="a4", room="secret")),  # private, not hers
+            (ben, Send(body="5", client_id="b1", room="secret")),
+            (ann, Send(body="6", client_id="a5", to="gone")),  # deactivated
+            (ann, Send(body="7", client_id="a6", to="nobody")),
+            (ben, Send(body="again", client_id="b0", room="general")),  # stored before
+            (gone, Send(body="8", client_id="g1", room="general")),
+        ]
+    )
+    assert [kind_of(r) for r in results] == [
+        True,
+        "muted",
+        True,
+        "unknown_room",
+        True,
+        "unknown_user",
+        "unknown_user",
+        False,
+        "AccountEnded",
+    ]
+    assert results[1].until == Mute.objects.get(user=ann, room=random).until
+    assert results[7].message.body == "first"
+    assert set(Message.objects.values_list("client_id", flat=True)) == {"b0", "a1", "a3", "b1"}
+
+
+@pytest.mark.django_db
+def test_a_batch_costs_as_many_statements_as_one_send(make_user):
+    people = [make_user(f"p{n}") for n in range(3)]
+    Room.objects.create(name="random")
+
+    def statements(sends) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            results = message_store_many(sends=sends)
+        assert all(isinstance(r, Posted) and r.created for r in results)
+        return len(queries)
+
+    one = statements([(people[0], Send(body="x", client_id="one", room="general"))])
+    many = statements(
+        [
+            (people[n % 3], Send(body="x", client_id=f"m{n}", room=("general", "random")[n % 2]))
+            for n in range(8)
+        ]
+    )
+    assert many == one
 
 
 @pytest.mark.django_db
@@ -238,32 +301,38 @@ def _ignore(posted) -> None:
 
 @contextlib.contextmanager
 def committed_between_reads_and_insert(action):
-    """Commits `action` after the batch looked up the stored client_ids, before it inserts.
+    """Commits `action` after the batch read what its sends depend on, before it inserts.
 
     That is the moment another process's commit races the batch: `action` runs on
     the batch's own connection, in autocommit (so it is committed at once), right
-    after that look-up and before the batch's next statement. Yields the
-    IntegrityErrors the batch's statements then meet.
+    after the batch's read (`_read_batch`, one statement) and before its next
+    statement. Yields the IntegrityErrors the batch's statements then meet.
     """
-    seen = {"lookup": False, "ran": False}
+    seen = {"ran": False}
     clashes: list[IntegrityError] = []
+    read_batch = store._read_batch
 
-    def wrapper(execute, sql, params, many, context):
-        if seen["lookup"] and not seen["ran"]:
+    def read_then_race(readable):
+        facts = read_batch(readable)
+        if not seen["ran"]:
             seen["ran"] = True
             assert not connection.in_atomic_block, "the batch read and inserted with no gap"
             action()
+        return facts
+
+    def wrapper(execute, sql, params, many, context):
         try:
             return execute(sql, params, many, context)
         except IntegrityError as clash:
             clashes.append(clash)
             raise
-        finally:
-            if sql.startswith("SELECT") and f'FROM "{Message._meta.db_table}"' in sql:
-                seen["lookup"] = True
 
-    with connection.execute_wrapper(wrapper):
-        yield clashes
+    store._read_batch = read_then_race
+    try:
+        with connection.execute_wrapper(wrapper):
+            yield clashes
+    finally:
+        store._read_batch = read_batch
     assert seen["ran"], "the batch never reached its insert"
 
 

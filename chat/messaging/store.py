@@ -23,9 +23,9 @@ from chat.messaging.attachments import attachment_list, uploads_attach, uploads_
 from chat.messaging.mentions import mentioned_users
 from chat.messaging.search import search_index_update
 from chat.models import Counter, DirectConversation, Message, Room
-from chat.moderation import mute_check_many, muted_error
+from chat.moderation import mute_check_many, muted_error, muted_sql
 from chat.protocol import Send, StoredMessage, is_storable
-from chat.rooms import rooms_hidden_from
+from chat.rooms import room_hidden_sql
 
 logger = logging.getLogger(__name__)
 
@@ -115,53 +115,43 @@ def _store(
                 "the message holds text that cannot be stored",
                 client_id=client_id,
             )
-    readable = [pair for pair, result in zip(sends, results, strict=True) if result is None]
-    # Each read is one round trip for the whole batch.
-    senders = set(
-        get_user_model()
-        .objects.filter(pk__in={u.pk for u, _ in readable}, is_active=True)
-        .values_list("pk", flat=True)
+    readable = [
+        (index, sender, send)
+        for index, ((sender, send), result) in enumerate(zip(sends, results, strict=True))
+        if result is None
+    ]
+    facts = _read_batch(readable)
+    # What only a retry or a muted sender needs is read in full, for those sends alone.
+    previous = reads.messages_by_client_id(
+        keys={(u.pk, s.client_id) for i, u, s in readable if facts[i].stored_before}
     )
-    previous = reads.messages_by_client_id(keys={(u.pk, s.client_id) for u, s in readable})
-    rooms = {r.name: r for r in Room.objects.filter(name__in={s.room for _, s in readable})}
-    # A private room is, to a sender who is not its member, a room that does not exist.
-    hidden = rooms_hidden_from(pairs={(u.pk, s.room) for u, s in readable if s.room in rooms})
-    recipients = {
-        user.get_username(): user
-        for user in get_user_model().objects.filter(
-            username__in={s.to for _, s in readable if s.to is not None}, is_active=True
-        )
-    }
-    # Staff mutes of these senders here: one query for the batch, every process sees them.
     muted = mute_check_many(
-        places={
-            (u.pk, rooms[s.room].pk if s.room is not None else None)
-            for u, s in readable
-            if s.room is None or s.room in rooms
-        }
+        places={(u.pk, facts[i].room_id) for i, u, _ in readable if facts[i].muted}
     )
+    room_ids = {s.room: facts[i].room_id for i, _, s in readable if facts[i].room_id is not None}
+    recipient_ids = {
+        s.to: facts[i].recipient_id for i, _, s in readable if facts[i].recipient_id is not None
+    }
     first: dict[tuple[int, str], int] = {}  # the position that stores each key
-    for index, (sender, send) in enumerate(sends):
+    for index, sender, send in readable:
+        fact = facts[index]
         key = (sender.pk, send.client_id)
-        if results[index] is not None:
-            continue  # refused above
-        elif sender.pk not in senders:
+        if not fact.sender_active:
             results[index] = AccountEnded(f"the account of user {sender.pk} ended")
         elif key in previous:
             results[index] = Posted(message=previous[key], created=False)
         elif key in first:
             continue  # a repeat inside this batch: answered below, once the first is stored
-        elif send.room is not None and (send.room not in rooms or (sender.pk, send.room) in hidden):
+        elif send.room is not None and (fact.room_id is None or fact.hidden):
+            # A private room is, to a sender who is not its member, a room that does not exist.
             results[index] = ChatError(
                 ErrorCode.UNKNOWN_ROOM, f"no room named {send.room!r}", client_id=send.client_id
             )
-        elif send.to is not None and send.to not in recipients:
+        elif send.to is not None and fact.recipient_id is None:
             results[index] = ChatError(
                 ErrorCode.UNKNOWN_USER, f"no user named {send.to!r}", client_id=send.client_id
             )
-        elif (
-            until := muted.get((sender.pk, rooms[send.room].pk if send.room is not None else None))
-        ) is not None:
+        elif (until := muted.get((sender.pk, fact.room_id))) is not None:
             results[index] = muted_error(until, client_id=send.client_id)
         else:
             first[key] = index
@@ -170,7 +160,7 @@ def _store(
         batch = [(index, *sends[index]) for index in first.values()]
         try:
             with transaction.atomic():
-                stored = _insert(batch, rooms, recipients)
+                stored = _insert(batch, room_ids, recipient_ids)
             metrics.MESSAGES_STORED.inc(sum(isinstance(r, Posted) for r in stored.values()))
         except SEND_FAILURES:
             if not each_alone_on_failure:
@@ -190,6 +180,61 @@ def _store(
                 else original
             )
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What storing one send depends on, as read for the whole batch at once."""
+
+    sender_active: bool
+    stored_before: bool  # a message under its (sender, client_id) exists
+    room_id: int | None  # its room's id; None for a direct message or no such room
+    hidden: bool  # the room is private and the sender not its member
+    recipient_id: int | None  # its recipient's id, when an active user of that name exists
+    muted: bool  # the sender is muted there now
+
+
+def _read_batch(readable: list[tuple[int, Any, Send]]) -> dict[int, _Facts]:
+    """Reads what each (index, sender, send) of a batch depends on, in one statement.
+
+    One round trip and no query compiling per batch: this runs for every batch
+    of the live path, ahead of its lock and insert. The room and mute rules come
+    from their own modules (`room_hidden_sql`, `muted_sql`).
+    """
+    if not readable:
+        return {}
+    quote = connection.ops.quote_name
+    user_meta = get_user_model()._meta
+    users = quote(user_meta.db_table)
+    username = user_meta.get_field(get_user_model().USERNAME_FIELD).column
+    message_meta = Message._meta
+    messages = quote(message_meta.db_table)
+    sender_id = message_meta.get_field("sender").column
+    client_id = message_meta.get_field("client_id").column
+    rooms = quote(Room._meta.db_table)
+    muted, muted_params = muted_sql(user="w.sender", room="r.id")
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(readable))
+    params = [
+        value
+        for index, sender, send in readable
+        for value in (index, sender.pk, send.client_id, send.room, send.to)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH wanted(i, sender, client_id, room, recipient) AS (VALUES {values}) "
+            f"SELECT w.i, s.id IS NOT NULL, EXISTS (SELECT 1 FROM {messages} m "
+            f"WHERE m.{sender_id} = w.sender AND m.{client_id} = w.client_id), "
+            f"r.id, {room_hidden_sql(room='r.id', user='w.sender')}, t.id, {muted} "
+            f"FROM wanted w "
+            f"LEFT JOIN {users} s ON s.id = w.sender AND s.is_active "
+            f"LEFT JOIN {rooms} r ON r.name = w.room "
+            f"LEFT JOIN {users} t ON t.{username} = w.recipient AND t.is_active",
+            params + muted_params,
+        )
+        return {
+            index: _Facts(bool(active), bool(before), room, bool(hidden), recipient, bool(mute))
+            for index, active, before, room, hidden, recipient, mute in cursor.fetchall()
+        }
 
 
 def _store_each_alone(batch: list[tuple[int, Any, Send]]) -> dict[int, Posted | Exception]:
@@ -234,8 +279,10 @@ def _stored_meanwhile(sender, send: Send, failure: Exception) -> Posted | ChatEr
     )
 
 
-def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted | ChatError]:
+def _insert(batch, room_ids: dict, recipient_ids: dict) -> dict[int, Posted | ChatError]:
     """Inserts the batch in the current transaction: seqs without gaps, ids in commit order.
+
+    `room_ids` and `recipient_ids` give the id of each room and recipient the batch names.
 
     A send refused for its attachments gets its ChatError instead, and takes no seq.
     """
@@ -250,7 +297,7 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted | ChatErro
             return dict(refused)
     # Direct conversations: one row per pair, created on the first message.
     pairs = {
-        reads.direct_pair(sender.pk, recipients[send.to].pk)
+        reads.direct_pair(sender.pk, recipient_ids[send.to])
         for _, sender, send in batch
         if send.to is not None
     }
@@ -258,8 +305,8 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted | ChatErro
 
     def conversation(sender, send) -> tuple[str, int]:
         if send.room is not None:
-            return Room._meta.db_table, rooms[send.room].pk
-        pair = reads.direct_pair(sender.pk, recipients[send.to].pk)
+            return Room._meta.db_table, room_ids[send.room]
+        pair = reads.direct_pair(sender.pk, recipient_ids[send.to])
         return DirectConversation._meta.db_table, directs[pair]
 
     # Each conversation's counter moves once by its number of new messages.
@@ -281,13 +328,13 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted | ChatErro
     for position, (index, sender, send) in enumerate(batch):
         key = conversation(sender, send)
         seq, next_seq[key] = next_seq[key], next_seq[key] + 1
-        recipient = recipients.get(send.to) if send.to is not None else None
+        recipient_id = recipient_ids[send.to] if send.to is not None else None
         messages.append(
             Message(
                 sender=sender,
-                room=rooms[send.room] if send.room is not None else None,
-                recipient=recipient,
-                direct_id=key[1] if recipient is not None else None,
+                room_id=room_ids[send.room] if send.room is not None else None,
+                recipient_id=recipient_id,
+                direct_id=key[1] if recipient_id is not None else None,
                 body=send.body,
                 client_id=send.client_id,
                 seq=seq,
@@ -315,7 +362,6 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted | ChatErro
     )
     posted: dict[int, Posted | ChatError] = dict(refused)
     for (index, sender, send), message in zip(batch, messages, strict=True):
-        recipient = message.recipient
         posted[index] = Posted(
             message=StoredMessage(
                 id=message.pk,
@@ -325,13 +371,13 @@ def _insert(batch, rooms: dict, recipients: dict) -> dict[int, Posted | ChatErro
                 sent_at=now,
                 client_id=message.client_id,
                 room=send.room,
-                to=recipient.get_username() if recipient else None,
+                to=send.to,
                 rev=message.rev,
                 mentions=tuple(message.mentioned),
                 attachments=tuple(message.attachments),
             ),
             created=True,
-            recipient_id=recipient.pk if recipient else None,
+            recipient_id=message.recipient_id,
         )
     return posted
 
