@@ -112,6 +112,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.end(CloseCode.RECONNECT)
             return
         await self.accept()
+        self.outbox.opened()
         if joined.sockets > settings.CHAT_MAX_SOCKETS:
             logger.info("socket refused: user=%s has too many sockets", self.username)
             self.end(CloseCode.TOO_MANY_SOCKETS)

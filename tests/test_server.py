@@ -3,6 +3,7 @@ daphne): health check, handshake refusals, frame size, a message, logout."""
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -250,6 +251,50 @@ def test_a_history_page_over_64_kib_reaches_the_client(server):
     page = asyncio.run(attempt())
     assert len(page["messages"]) == 20
     assert len(json.dumps(page)) > 64 * 1024
+
+
+def test_frames_sent_together_reach_every_socket_whole_and_in_order(server):
+    # Two users' sends that queue up share batches, and a batch's messages can reach
+    # a socket in one turn of the server's loop: under uvicorn they are framed once
+    # and a socket's frames of one turn written together. Bodies of every
+    # frame-length form: one byte of length, two (over 125 bytes), multi-byte text.
+    names = [_name("burst"), _name("burst"), _name("reader")]
+    sessions = [Browser(server.url).signup(name) for name in names]
+    forms = ["short", "ж" * 70, "é" * 200 + "🙂", "y" * 3990]
+    bodies = {name: [f"{forms[n % 4]} {n}" for n in range(60)] for name in names[:2]}
+
+    async def attempt():
+        async with contextlib.AsyncExitStack() as stack:
+            sockets = [await stack.enter_async_context(_ws(server, s)) for s in sessions]
+            for ws in sockets:
+                assert json.loads(await ws.recv())["type"] == "hello"
+
+            async def send_all(ws, name):
+                for n, body in enumerate(bodies[name]):
+                    frame = {"type": "send", "room": "general", "client_id": f"b{n}", "body": body}
+                    await ws.send(json.dumps(frame))
+
+            async def messages(ws) -> list[tuple[int, str, str]]:
+                got = []
+                while len(got) < 120:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 20))
+                    if frame["type"] == "message" and frame["from"] in bodies:
+                        got.append((frame["id"], frame["from"], frame["body"]))
+                return got
+
+            received = asyncio.gather(*(messages(ws) for ws in sockets))
+            senders = zip(sockets, names[:2], strict=False)
+            await asyncio.gather(*(send_all(ws, name) for ws, name in senders))
+            return await received, [ws.protocol.extensions for ws in sockets]
+
+    received, extensions = asyncio.run(attempt())
+    for got in received:
+        assert [message_id for message_id, _, _ in got] == sorted(m for m, _, _ in got)
+        for name, sent in bodies.items():
+            assert [body for _, sender, body in got if sender == name] == sent
+    if server.env.get("CHAT_SERVER", "uvicorn") == "uvicorn":
+        # No compression: one frame's bytes serve every socket.
+        assert extensions == [[], [], []]
 
 
 def test_the_default_server_is_uvicorn_and_daphne_is_chosen_by_name(server):

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from chat import metrics
+from chat.realtime import direct
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,14 @@ class Outbox:
         self._writer: asyncio.Task | None = None
         self.accepting = True  # false once a close is asked for: later frames are dropped
         self.closed = False  # nothing more is written: closed, gone or given up
+        # uvicorn's protocol, written to directly once the socket is open
+        # (chat/realtime/direct.py), and the frames of this turn not yet written.
+        self._protocol = None
+        self._unwritten: list[bytes] = []
+
+    def opened(self) -> None:
+        """The handshake is done: from now on frames may take the server's direct path."""
+        self._protocol = direct.protocol_of(self._send)
 
     @property
     def busy(self) -> bool:
@@ -100,7 +109,25 @@ class Outbox:
                 self.give_up(f"more than {self.max_queued} characters queued")
             return
         metrics.FRAMES_SENT.inc()
+        protocol = self._protocol
+        if protocol is not None and direct.writable(protocol):
+            if not self._unwritten:
+                direct.coalescer.mark(self)
+            self._unwritten.append(direct.frame_of(text))
+            return
+        self.flush()  # what was written directly goes first
         self._start({"type": "websocket.send", "text": text})
+
+    def flush(self) -> None:
+        """Writes the frames this turn put on the direct path, in one call."""
+        if not self._unwritten:
+            return
+        data = b"".join(self._unwritten)
+        self._unwritten.clear()
+        if not self.closed and direct.still_open(self._protocol):
+            # The transport takes it all; a full buffer pauses the protocol, and the
+            # frames after it go through ASGI `send`, which waits, as before.
+            self._protocol.transport.write(data)
 
     def close(self, code: int) -> None:
         """Closes the socket with `code` once the frames before it are written."""
@@ -110,6 +137,7 @@ class Outbox:
         if self._writer is not None:
             self._queue.append((code,))
             return
+        self.flush()
         self._start({"type": "websocket.close", "code": code})
 
     def give_up(self, reason: str) -> None:
@@ -132,6 +160,7 @@ class Outbox:
     def _drop_queue(self) -> None:
         self._queue.clear()
         self._queued = 0
+        self._unwritten.clear()
 
     def _start(self, message: dict) -> None:
         """Sends one ASGI message; if the server makes it wait, a writer finishes the job."""
