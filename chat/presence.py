@@ -38,6 +38,7 @@ from chat.protocol import (
 )
 from chat.realtime.background import repeat
 from chat.realtime.publish import publish
+from chat.redis_pool import bounded_pool
 
 logger = logging.getLogger(__name__)
 
@@ -331,12 +332,14 @@ class RedisPresence:
     def __init__(self, url: str, *, ttl: float, heartbeat: float) -> None:
         self.ttl = ttl
         self.heartbeat = heartbeat
-        self.redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            health_check_interval=30,
+        self.redis = aioredis.Redis(
+            connection_pool=bounded_pool(
+                url,
+                decode_responses=True,
+                socket_timeout=5,
+                socket_connect_timeout=5,
+                health_check_interval=30,
+            )
         )
         self._online = self.PREFIX + "online"
         self._away = self.PREFIX + "away"

@@ -15,6 +15,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from chat import metrics
+from chat.redis_pool import bounded_pool
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,10 @@ def _storage() -> Storage:
     # With Redis the count is shared by every process; an outage raises StorageError.
     if settings.REDIS_URL:
         return RedisStorage(
-            f"async+{settings.REDIS_URL}", implementation="redispy", wrap_exceptions=True
+            f"async+{settings.REDIS_URL}",
+            implementation="redispy",
+            wrap_exceptions=True,
+            connection_pool=bounded_pool(settings.REDIS_URL),
         )
     return MemoryStorage()
 

@@ -4,7 +4,9 @@ import asyncio
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
+from chat import redis_pool
 from chat.presence import LocalPresence, RedisPresence
 from tests.conftest import redis_url_of
 
@@ -195,3 +197,23 @@ async def test_concurrent_online_lists_share_a_read_that_started_after_they_aske
     assert late == (["ann", "ben"], [])
     await early
     assert reads == 3
+
+
+async def test_a_storm_of_arrivals_and_departures_shares_a_few_redis_connections(redis_url):
+    # A deploy drops every socket at once and they all come back: hundreds of
+    # presence scripts at the same moment must not each open a connection.
+    watcher = aioredis.Redis.from_url(redis_url)
+    store = RedisPresence(redis_url, ttl=5.0, heartbeat=1.0)
+    try:
+        before = len(await watcher.client_list())
+        users = [f"storm{n}" for n in range(300)]
+        joined = await asyncio.gather(*(store.add(user=u, socket=f"s-{u}") for u in users))
+        assert all(j.sockets == 1 for j in joined)
+        assert set(users) <= set((await store.statuses())[0])
+        opened = len(await watcher.client_list()) - before
+        await asyncio.gather(*(store.remove(user=u, socket=f"s-{u}") for u in users))
+        assert not set(users) & set((await store.statuses())[0])
+        assert 1 <= opened <= redis_pool.MAX_CONNECTIONS
+    finally:
+        await store.close()
+        await watcher.aclose()
