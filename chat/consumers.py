@@ -16,6 +16,7 @@ from django.conf import settings
 from chat import groups, handlers, logcontext
 from chat.db import db_call
 from chat.errors import OUTAGES
+from chat.handshake_limit import handshake_done
 from chat.messaging.greeting import greeting as read_greeting
 from chat.presence import get_presence, presence_join, presence_leave
 from chat.protocol import (
@@ -72,6 +73,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         """Refuses anonymous or too many handshakes; joins the groups and greets with `hello`."""
+        try:
+            await self._open()
+        finally:
+            # Accepted or refused: the handshake's slot goes to the next one.
+            handshake_done(self.scope)
+
+    async def _open(self) -> None:
         user = self.scope["user"]
         if not user.is_authenticated:
             logger.info("socket refused: not logged in")

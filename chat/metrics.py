@@ -76,12 +76,13 @@ LAYER_RECONNECTS = Counter(
 )
 RATE_LIMITED = Counter(
     "chat_rate_limited",
-    "Actions refused by a rate limit, by kind (messages, reads, connects, signup, uploads).",
+    "Actions refused by a rate limit, by kind "
+    "(messages, reads, connects, handshakes, signup, uploads).",
     ["kind"],
     registry=REGISTRY,
 )
 # Each kind shows from the start, at 0, so a rate over it never lacks a first sample.
-for _kind in ("messages", "reads", "connects", "signup", "uploads"):
+for _kind in ("messages", "reads", "connects", "handshakes", "signup", "uploads"):
     RATE_LIMITED.labels(_kind)
 
 # When the last slow closes and reconnects happened, for the Live page's "recent".

@@ -18,6 +18,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from chat.auth import SessionUserMiddlewareStack  # noqa: E402
 from chat.handshake import TrustedOriginValidator  # noqa: E402
+from chat.handshake_limit import HandshakeLimit  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chatsite.body_limit import BodyLimit  # noqa: E402
 
@@ -26,9 +27,10 @@ application = ProtocolTypeRouter(
         # Static files are served by the site itself, so one process is a whole site.
         # A body over its limit is refused before Django reads it to disk.
         "http": BodyLimit(ASGIStaticFilesHandler(django_asgi_app)),
-        # The origin is checked first: a refused handshake costs no database read.
-        "websocket": TrustedOriginValidator(
-            SessionUserMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # In a crowd, handshakes beyond the limit are refused before any work; then
+        # the origin is checked: a refused handshake costs no database read.
+        "websocket": HandshakeLimit(
+            TrustedOriginValidator(SessionUserMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -212,6 +212,13 @@ CHAT_CONNECT_RATE_LIMIT = _rate("CHAT_CONNECT_RATE_LIMIT", "30/10s")
 CHAT_SEND_STALL_SECONDS = _float("CHAT_SEND_STALL_SECONDS", 10.0, minimum=0.1)
 CHAT_SEND_QUEUE_CHARS = _int("CHAT_SEND_QUEUE_CHARS", 4_000_000, minimum=100_000)
 CHAT_MAX_SOCKETS = _int("CHAT_MAX_SOCKETS", 10, minimum=1)
+# Websocket handshakes under way at once per process; more are refused with 503 at
+# once (chat/handshake_limit.py). `off`: no limit.
+CHAT_MAX_HANDSHAKES = (
+    None
+    if env.str("CHAT_MAX_HANDSHAKES", default="").strip().lower() == "off"
+    else _int("CHAT_MAX_HANDSHAKES", 500, minimum=1)
+)
 # Presence changes are gathered this long, then sent as frames or one `users` list.
 CHAT_PRESENCE_WINDOW_SECONDS = _float("CHAT_PRESENCE_WINDOW_SECONDS", 0.25, minimum=0.0)
 # How often each socket re-checks that its session still exists.
