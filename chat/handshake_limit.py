@@ -46,7 +46,7 @@ class HandshakeLimit:
     async def __call__(self, scope, receive, send):
         """Runs the application for a handshake with a free slot; refuses it otherwise."""
         limit = settings.CHAT_MAX_HANDSHAKES
-        if scope["type"] != "websocket" or limit is None:
+        if limit is None:
             return await self.app(scope, receive, send)
         if self.under_way >= limit:
             metrics.RATE_LIMITED.labels("handshakes").inc()

@@ -4,8 +4,6 @@ A room with members is private to them; a room without members is open to everyo
 Every path that names a room asks here, and to anyone else a private room does not exist.
 """
 
-from collections.abc import Iterable
-
 from django.db import connection
 from django.db.models import Q, QuerySet
 
@@ -41,8 +39,8 @@ def room_for_user(*, user_id: int, name: str) -> Room:
 def room_hidden_sql(*, room: str, user: str) -> str:
     """SQL, true when the room whose id is `room` is private and `user` is not its member.
 
-    `room` and `user` are SQL expressions (columns of the caller's statement): the
-    rule of `rooms_hidden_from`, for a statement that checks many sends at once.
+    `room` and `user` are SQL expressions (columns of the caller's statement), so
+    one statement can check many sends at once (`store._read_batch`).
     """
     through = Room.members.through._meta
     table = connection.ops.quote_name(through.db_table)
@@ -68,17 +66,3 @@ def room_access() -> RoomAccess:
 def room_names_of(access: RoomAccess, *, user_id: int) -> list[str]:
     """Picks from a room access list the names of the rooms the user may see, in its order."""
     return [name for name, members in access if members is None or user_id in members]
-
-
-def rooms_hidden_from(*, pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Returns those (user id, room name) pairs whose room is private and not theirs."""
-    pairs = set(pairs)
-    members: dict[str, set[int]] = {}
-    rows = _memberships.filter(room__name__in={name for _, name in pairs})
-    for name, user_id in rows.values_list("room__name", "user_id"):
-        members.setdefault(name, set()).add(user_id)
-    return {
-        (user_id, name)
-        for user_id, name in pairs
-        if name in members and user_id not in members[name]
-    }
