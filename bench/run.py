@@ -221,12 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         "code": _code_version(),
         "targets": {},
     }
-    others = scenarios.machine_load()
-    results["machine"]["others_cpu_at_start"] = others
-    if others > 0.3:
+    load = scenarios.machine_load()
+    results["machine"]["others_cpu_at_start"] = load["others"]
+    results["machine"]["stolen_cpu_at_start"] = load["stolen"]
+    if load["others"] + load["stolen"] > 0.3:
         clock.log(
-            f"!! the machine is busy: other processes use {others:.0%} of a core; "
-            "the figures will be noisy"
+            f"!! the machine is busy: other processes use {load['others']:.0%} of a core "
+            f"and the hypervisor takes {load['stolen']:.0%}; the figures will be noisy"
         )
     clock.log(
         f"benchmark {'smoke run' if options.smoke else 'run'}: {os.cpu_count()} cpus, "
