@@ -339,6 +339,11 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
         lambda e: f"{e['opens_per_s']:,.1f}",
         number=lambda e: e["opens_per_s"],
     )
+    row(
+        "connections: server CPU per handshake, ms",
+        "connections",
+        lambda e: f"{e['server_cpu_ms_per_handshake']}",
+    )
     row("connections: KiB per socket", "connections", lambda e: f"{e['kib_per_connection']}")
     row("connections: handshake p99, ms", "connections", lambda e: _ms(e["handshake"]["p99_ms"]))
     row(

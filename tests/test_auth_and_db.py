@@ -4,13 +4,18 @@ connections (chat/db.py)."""
 import asyncio
 
 import pytest
+from django.contrib import auth
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser
 from django.db import OperationalError, connection, connections
 from django.db.utils import InterfaceError
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from chat.auth import session_user
+from chat.auth import _logged_in_user, session_user
 from chat.db import CHECK_EVERY_SECONDS, db_call
+from chat.sessions import SessionStore
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL behaviour (runs in the PostgreSQL pass)"
@@ -54,6 +59,66 @@ def test_a_deactivated_users_session_gives_an_anonymous_user(make_user):
     alice.is_active = False
     alice.save()
     assert isinstance(session_user(key)[1], AnonymousUser)
+
+
+def _session_of(key: str):
+    return SessionStore(key)
+
+
+@pytest.mark.django_db
+def test_a_good_login_is_read_in_two_plain_statements_as_django_reads_its_user(make_user):
+    alice = make_user("alice")
+    alice.is_staff = True
+    alice.last_login = timezone.now()
+    alice.save()
+    key = _logged_in(alice)
+    with CaptureQueriesContext(connection) as queries:
+        _, user = session_user(key)
+    # The session and the user; the ORM's get() would have added its LIMIT 21.
+    assert len(queries) == 2
+    assert "LIMIT" not in queries[1]["sql"].upper()
+    expected = ModelBackend().get_user(alice.pk)
+    for field in user._meta.concrete_fields:
+        mine, django = getattr(user, field.attname), getattr(expected, field.attname)
+        assert (mine, type(mine)) == (django, type(django)), field.name
+    assert user._state.db == expected._state.db and not user._state.adding
+
+
+@pytest.mark.django_db
+def test_the_quick_read_leaves_to_django_every_login_that_is_not_a_good_password_login(
+    make_user,
+):
+    alice = make_user("alice")
+    good = _session_of(_logged_in(alice))
+    assert _logged_in_user(good) == alice
+
+    other_backend = _session_of(_logged_in(alice))
+    other_backend[auth.BACKEND_SESSION_KEY] = "axes.backends.AxesStandaloneBackend"
+    assert _logged_in_user(other_backend) is None
+
+    no_hash = _session_of(_logged_in(alice))
+    del no_hash[auth.HASH_SESSION_KEY]
+    assert _logged_in_user(no_hash) is None
+
+    gone = _session_of(_logged_in(alice))
+    gone[auth.SESSION_KEY] = str(alice.pk + 1000)
+    assert _logged_in_user(gone) is None
+
+    alice.is_active = False
+    alice.save()
+    assert _logged_in_user(good) is None
+
+
+@pytest.mark.django_db
+def test_a_login_made_under_a_rotated_secret_still_holds_as_in_django(make_user, settings):
+    alice = make_user("alice")
+    key = _logged_in(alice)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-for-the-site-0123456789abcdef"
+    assert _logged_in_user(_session_of(key)) is None  # the old hash: Django decides
+    session, user = session_user(key)
+    assert user == alice
+    assert session.get(auth.HASH_SESSION_KEY) == alice.get_session_auth_hash()
 
 
 def _backend_pid() -> int:
