@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils.crypto import constant_time_compare
 
-from chat.db import db_call
+from chat.db import Converters, converted, db_call, field_converters
 
 # The backend Django's login stores in the session for a password login.
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -66,44 +66,30 @@ def _logged_in_user(session) -> AbstractBaseUser | None:
 
 def _user_by_pk(user_id) -> AbstractBaseUser | None:
     """The user with this primary key, read as the ORM reads it (its converters, from_db)."""
-    model = auth.get_user_model()
     sql, fields, converters = _user_select()
     with connection.cursor() as cursor:
         cursor.execute(sql, [user_id])
         row = cursor.fetchone()
     if row is None:
         return None
-    values = []
-    for value, field_converters in zip(row, converters, strict=True):
-        for converter, expression in field_converters:
-            value = converter(value, expression, connection)
-        values.append(value)
-    return model.from_db(connection.alias, fields, values)
+    return auth.get_user_model().from_db(connection.alias, fields, converted(row, converters))
 
 
 @cache
-def _user_select() -> tuple[str, list[str], list[list]]:
+def _user_select() -> tuple[str, list[str], list[Converters]]:
     """The user row's SELECT, its fields' attnames, and each column's converters.
 
-    The converters are those the ORM's compiler applies (the backend's, then the
-    field's own), so a boolean read on SQLite is a bool and a date-time is aware.
     Built once: they depend on the user model and the database's vendor only.
     """
-    model = auth.get_user_model()
-    meta = model._meta
+    meta = auth.get_user_model()._meta
     quote = connection.ops.quote_name
-    columns, fields, converters = [], [], []
-    for field in meta.concrete_fields:
-        column = field.get_col(meta.db_table)
-        columns.append(quote(field.column))
-        fields.append(field.attname)
-        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        converters.append([(converter, column) for converter in found])
+    fields = meta.concrete_fields
     sql = (
-        f"SELECT {', '.join(columns)} FROM {quote(meta.db_table)} "
-        f"WHERE {quote(meta.pk.column)} = %s"
+        f"SELECT {', '.join(quote(field.column) for field in fields)} "
+        f"FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s"
     )
-    return sql, fields, converters
+    converters = [field_converters(field, meta.db_table) for field in fields]
+    return sql, [field.attname for field in fields], converters
 
 
 class SessionUserMiddleware(BaseMiddleware):

@@ -1,7 +1,7 @@
-"""Running ORM code from the event loop."""
+"""Running ORM code from the event loop, and reading plain SQL rows as the ORM reads them."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from asgiref.sync import SyncToAsync
 from django.db import connection, connections
@@ -53,3 +53,26 @@ def db_call(function: Callable, *, concurrent: bool = False) -> Callable:
     """
     thread_sensitive = not (concurrent and connection.vendor == "postgresql")
     return _DatabaseCall(function, thread_sensitive=thread_sensitive)
+
+
+# A column's converters, each with the expression it is called with.
+Converters = list[tuple[Callable, object]]
+
+
+def field_converters(field, alias: str) -> Converters:
+    """What the ORM's compiler applies to `field` read from table `alias`: the backend's
+    converters, then the field's own (`from_db_value`). A boolean read on SQLite comes
+    back a bool, a date-time aware, a JSON field decoded."""
+    column = field.get_col(alias)
+    found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+    return [(converter, column) for converter in found]
+
+
+def converted(row: Sequence, converters: Sequence[Converters]) -> list:
+    """A plain SQL row with each column passed through its converters."""
+    values = []
+    for value, column_converters in zip(row, converters, strict=True):
+        for converter, expression in column_converters:
+            value = converter(value, expression, connection)
+        values.append(value)
+    return values

@@ -15,11 +15,16 @@ import pytest
 from django.db.models import Max, Q
 
 from chat.last_seen import last_seen_record
-from chat.messaging.changes import message_delete, message_edit
+from chat.messaging.changes import message_delete, message_edit, message_react
 from chat.messaging.greeting import Greeting, greeting
 from chat.messaging.notify_levels import notify_level_set
 from chat.messaging.read_state import read_mark
-from chat.messaging.reads import messages_visible_to
+from chat.messaging.reads import (
+    message_changes_page,
+    message_sync_page,
+    messages_visible_to,
+    stored_messages,
+)
 from chat.messaging.store import message_store
 from chat.models import (
     DirectConversation,
@@ -298,3 +303,45 @@ def test_unread_stops_at_the_limit_and_mentions_are_counted_in_full(make_user, m
     entries = _by_conversation(greeting(user_id=ann.pk).unread)
     assert entries["general"] == Unread("general", None, 0, 8, 3, 2, None)
     assert entries["@bob"] == Unread(None, "bob", 0, 2, 2, 1, 0)
+
+
+# The sync pages read the same rule in SQL (`reads.visible_sql`): page by page, each
+# must be what the ORM's `messages_visible_to` gives, in order and field by field.
+
+
+def _orm_page(user, *, cursor: str, after: int, limit: int) -> tuple[list, bool]:
+    rows = stored_messages(
+        messages_visible_to(user_id=user.pk)
+        .filter(**{f"{cursor}__gt": after})
+        .order_by(cursor)[: limit + 1]
+    )
+    return rows[:limit], len(rows) > limit
+
+
+@pytest.mark.parametrize(
+    ("cursor", "read_page"),
+    [("id", message_sync_page), ("rev", message_changes_page)],
+    ids=["after id", "since rev"],
+)
+def test_sync_pages_match_the_orm_rules_on_a_rich_world(world, cursor, read_page):
+    ann = world["ann"]
+    carol = Message.objects.get(pk=world["newest_seen"]).sender
+    message_react(user_id=carol.pk, message_id=world["newest_seen"], emoji="👍", on=True)
+    message_react(user_id=ann.pk, message_id=world["newest_seen"], emoji="🎉", on=True)
+    after, pages, seen = 0, 0, []
+    while True:
+        kwargs = {"after": after} if cursor == "id" else {"since": after}
+        page, more = read_page(user_id=ann.pk, limit=4, **kwargs)
+        assert (page, more) == _orm_page(ann, cursor=cursor, after=after, limit=4)
+        seen += page
+        pages += 1
+        if not more:
+            break
+        after = getattr(page[-1], cursor)
+    assert pages > 3
+    assert {m.id for m in seen} == set(
+        messages_visible_to(user_id=ann.pk).values_list("id", flat=True)
+    )
+    reacted = next(m for m in seen if m.id == world["newest_seen"])
+    assert reacted.reactions and reacted.mentions and reacted.sent_at.tzinfo is not None
+    assert any(m.deleted for m in seen) and any(m.edited_at for m in seen)

@@ -5,7 +5,8 @@ written in SQL rather than built with the ORM: building and compiling the ORM's
 querysets for these reads cost about ten times what the database took to answer
 them (profiled during a storm: 20 ms of Python a handshake against 2 ms of queries),
 and it held the interpreter lock that the event loop needs. The rules are those of
-chat/rooms.py (`rooms_visible_to`) and chat/messaging/reads.py (`_visible_to`);
+chat/rooms.py (`rooms_visible_to`) and chat/messaging/reads.py (`_visible_to`, and
+its SQL form `visible_sql`);
 tests/test_greeting.py compares the two on the same data, so they cannot drift.
 
 The SQL is portable between PostgreSQL and SQLite: no FILTER, no NULLS LAST, no
@@ -21,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from chat.messaging.reads import visible_sql
 from chat.models import (
     DirectConversation,
     LastSeen,
@@ -100,16 +102,6 @@ SELECT
   (SELECT rev FROM {message} WHERE {visible} ORDER BY rev DESC LIMIT 1)
 """
 
-# A message the user may see: in a room they may see, or a direct message of theirs.
-_VISIBLE = """(
-  room_id IN (
-    SELECT r.id FROM {room} r
-    WHERE NOT EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id)
-       OR EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id AND m.user_id = %(user)s)
-  )
-  OR (room_id IS NULL AND sender_id = %(user)s)
-  OR recipient_id = %(user)s
-)"""
 
 # Unread messages of others in one conversation with something after the read
 # position, up to UNREAD_LIMIT; one such branch per conversation, joined with
@@ -165,8 +157,7 @@ def greeting(*, user_id: int) -> Greeting:
     with connection.cursor() as cursor:
         cursor.execute(_CONVERSATIONS.format(**tables), params)
         conversations = cursor.fetchall()
-        visible = _VISIBLE.format(**tables)
-        cursor.execute(_NEWEST.format(visible=visible, **tables), params)
+        cursor.execute(_NEWEST.format(visible=visible_sql(), **tables), params)
         last_id, rev = cursor.fetchone()
         branches, behind, behind_params = [], [], {"limit": UNREAD_LIMIT}
         for n, (room_id, direct_id, _, last_seq, read, *_) in enumerate(conversations):
