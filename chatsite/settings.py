@@ -221,6 +221,9 @@ CHAT_MAX_HANDSHAKES = (
 )
 # Presence changes are gathered this long, then sent as frames or one `users` list.
 CHAT_PRESENCE_WINDOW_SECONDS = _float("CHAT_PRESENCE_WINDOW_SECONDS", 0.25, minimum=0.0)
+# At most about this many presence frames a second per process: with more sockets
+# than this times the window, the window grows (chat.realtime.fanout.burst_window).
+CHAT_PRESENCE_FRAMES_PER_SECOND = _int("CHAT_PRESENCE_FRAMES_PER_SECOND", 10_000, minimum=1)
 # How often each socket re-checks that its session still exists.
 CHAT_SESSION_CHECK_SECONDS = _float("CHAT_SESSION_CHECK_SECONDS", 60.0, minimum=0.1)
 # Presence entries live this long unless a heartbeat refreshes them (Redis mode).

@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from chat.realtime.fanout import burst_window
 from tests.conftest import HOST, ORIGIN, Socket, login_client
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -131,3 +132,29 @@ async def test_batches_and_online_lists_go_to_the_sockets_that_asked_for_each(
     await old.until(everyone)
     assert "presence_batch" in new.kinds and "users" not in new.kinds
     assert "presence_batch" not in old.kinds
+
+
+def test_the_window_grows_with_the_sockets_beyond_the_frame_budget(settings):
+    settings.CHAT_PRESENCE_WINDOW_SECONDS = 0.25
+    settings.CHAT_PRESENCE_FRAMES_PER_SECOND = 10_000
+    assert burst_window(0) == burst_window(2_500) == 0.25
+    assert burst_window(10_000) == 1.0
+    assert burst_window(40_000) == 4.0
+
+
+async def test_a_storm_into_a_crowded_process_costs_each_socket_fewer_batches(
+    batched, connect, make_user, settings
+):
+    # A window far too short to gather a storm, but a budget of 4 frames a second:
+    # with a few sockets open the window is already about a second.
+    settings.CHAT_PRESENCE_WINDOW_SECONDS = 0.001
+    settings.CHAT_PRESENCE_FRAMES_PER_SECOND = 4
+    observers = [
+        _Observer(await batched(await sync_to_async(make_user)(name))) for name in ("ann", "ben")
+    ]
+    names = [f"guest{n}" for n in range(12)]
+    await _storm(make_user, connect, names)
+    for observer in observers:
+        await observer.until({"ann", "ben", *names})
+        assert observer.kinds <= {"presence", "presence_batch"}, observer.kinds
+        assert observer.frames <= len(names) // 3, observer.frames

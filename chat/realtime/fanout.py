@@ -234,7 +234,7 @@ class Fanout:
         from Redis) make the next window rather than wait for a later event.
         """
         while self._bursts[name]:
-            await asyncio.sleep(settings.CHAT_PRESENCE_WINDOW_SECONDS)
+            await asyncio.sleep(burst_window(len(self.members.get(EVERYONE, ()))))
             events, self._bursts[name] = self._bursts[name], []
             by_group: dict[str, list[dict]] = {}
             for event in events:
@@ -276,6 +276,21 @@ class Fanout:
                     continue
                 for event in by_group[group]:
                     _push_all(sockets, event["text"], event.get("except_user"))
+
+
+def burst_window(sockets: int) -> float:
+    """How long a process gathers a burst's frames, with `sockets` open.
+
+    CHAT_PRESENCE_WINDOW_SECONDS, or longer once a frame to every socket every window
+    would write more than CHAT_PRESENCE_FRAMES_PER_SECOND frames a second: the
+    window grows with the process's sockets, so what a storm of arrivals costs the
+    process in writes per second stays bounded however many are connected, instead
+    of growing with the square of the crowd. Each list still ends exact: only the
+    delay of a presence change grows (1 s at 10,000 sockets by default).
+    """
+    return max(
+        settings.CHAT_PRESENCE_WINDOW_SECONDS, sockets / settings.CHAT_PRESENCE_FRAMES_PER_SECOND
+    )
 
 
 def _push_all(sockets: Iterable[Socket], text: str, except_user: str | None = None) -> None:
