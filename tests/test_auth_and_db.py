@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from chat.auth import _logged_in_user, session_user
 from chat.db import CHECK_EVERY_SECONDS, db_call
+from chat.messaging.greeting import greeting
 from chat.sessions import SessionStore
 
 postgres_only = pytest.mark.skipif(
@@ -119,6 +120,21 @@ def test_a_login_made_under_a_rotated_secret_still_holds_as_in_django(make_user,
     session, user = session_user(key)
     assert user == alice
     assert session.get(auth.HASH_SESSION_KEY) == alice.get_session_auth_hash()
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_postgresql_keeps_the_plans_of_the_statements_a_handshake_repeats(make_user):
+    alice = make_user("alice")
+    key = _logged_in(alice)
+    for _ in range(6):  # psycopg prepares a statement on its fifth use
+        session_user(key)
+        greeting(user_id=alice.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("session_data" in statement for statement in prepared), prepared
+    assert any("last_seq" in statement for statement in prepared), prepared
 
 
 def _backend_pid() -> int:

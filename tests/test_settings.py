@@ -20,6 +20,7 @@ KNOBS = {
     "DEBUG",
     "DATABASE_URL",
     "DATABASE_CONN_MAX_AGE",
+    "DATABASE_PREPARED_STATEMENTS",
     "REDIS_URL",
 }
 
@@ -37,6 +38,7 @@ print(json.dumps({
     "ENGINE": db["ENGINE"],
     "NAME": db["NAME"],
     "CONN_MAX_AGE": db["CONN_MAX_AGE"],
+    "OPTIONS": db.get("OPTIONS", {}),
 }))
 """
 
@@ -184,3 +186,29 @@ def test_postgres_url_selects_postgresql_with_persistent_connections():
     assert database["ENGINE"] == "django.db.backends.postgresql"
     assert database["NAME"] == "x"
     assert database["CONN_MAX_AGE"] > 0
+    # Statements prepared once they repeat, unless a pooler needs them off.
+    assert database["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 5}
+
+
+@pytest.mark.parametrize("value", ["off", "0", "no"])
+def test_prepared_statements_can_be_turned_off_for_a_pooler(value):
+    database = started(
+        {
+            **GOOD,
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x",
+            "DATABASE_PREPARED_STATEMENTS": value,
+        }
+    )
+    assert database["OPTIONS"] == {}
+
+
+def test_a_bad_prepared_statements_value_stops_the_site_naming_it():
+    result = start(
+        {
+            **GOOD,
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x",
+            "DATABASE_PREPARED_STATEMENTS": "sometimes",
+        }
+    )
+    assert result.returncode != 0
+    assert "DATABASE_PREPARED_STATEMENTS" in result.stderr
