@@ -440,7 +440,7 @@ async def connections(target: Target, run: Run) -> dict:
     wanted = min(sizes.connections, limit - 200)
     headers = _headers(target, "conn", wanted)
     # One socket first, so lazily loaded code is in memory before the baseline.
-    warm = await wsclient.connect(HOST, target.port, target.path, headers=headers[0])
+    warm = await wsclient.connect(HOST, target.port, target.page_path, headers=headers[0])
     await asyncio.sleep(0.5)
     rss_before = target.server.rss()
 
@@ -455,7 +455,7 @@ async def connections(target: Target, run: Run) -> dict:
     began = time.monotonic()
     sockets, handshakes, errors = await open_many(
         target.port,
-        target.path,
+        target.page_path,
         headers[1:],
         concurrency=sizes.connect_concurrency,
         until=min(began + sizes.connect_seconds, run.deadline),
@@ -1624,7 +1624,7 @@ async def storm(target: Target, run: Run) -> dict:
     meter.start()
     result = await storm_module.storm(
         ports=target.ports,
-        path=target.path,
+        path=target.page_path,
         room=target.room,
         receivers=receivers,
         senders=senders,

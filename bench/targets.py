@@ -205,6 +205,13 @@ class Target:
     # How long the last restart took to stop the processes (SIGTERM until gone).
     stop_seconds: float | None = None
 
+    @property
+    def page_path(self) -> str:
+        """The socket path as the page opens it: the site's asks for presence batches
+        (static/chat/presence.js); without it, a burst of arrivals sends every socket
+        the whole online list each window, which a page never gets."""
+        return f"{self.path}?presence=batch" if self.name.startswith("site") else self.path
+
     def __post_init__(self) -> None:
         self.servers = self.servers or [self.server]
         self.ports = self.ports or [self.port]
