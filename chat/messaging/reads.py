@@ -216,19 +216,7 @@ def _page_sql(cursor: str) -> tuple[str, list[Converters]]:
 
 
 # The message's own columns a page reads; the names of sender, room and recipient follow.
-_PAGE_FIELDS = (
-    "id",
-    "seq",
-    "body",
-    "sent_at",
-    "client_id",
-    "rev",
-    "edited_at",
-    "deleted",
-    "reactions",
-    "mentioned",
-    "attachments",
-)
+_PAGE_FIELDS = tuple(name for name in _FIELDS if "__" not in name)
 
 
 def _page(*, user_id: int, cursor: str, after: int, limit: int) -> tuple[list[StoredMessage], bool]:
