@@ -26,8 +26,9 @@ from django.conf import settings
 from chat import metrics
 from chat.groups import EVERYONE
 from chat.realtime.background import repeat
-from chat.realtime.layers import layer_ready
+from chat.realtime.layers import group_add_many, group_discard_many, layer_ready
 from chat.realtime.publish import CLOSE, FRAME, ROOMS_CHANGED, SESSION_RENAMED
+from chat.realtime.rounds import Rounds
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +105,12 @@ class Fanout:
         self.members: dict[str, set[Socket]] = defaultdict(set)
         self._channel: str | None = None
         self._receiver: asyncio.Task | None = None
-        # join/leave await the layer; the lock keeps "first in, subscribe" and
-        # "last out, unsubscribe" from interleaving.
+        # The groups the process's channel is subscribed to (the request was sent).
+        self._subscribed: set[str] = set()
+        # Each round brings the subscriptions of the groups given in line with
+        # their members (see chat/realtime/rounds.py).
+        self._settle = Rounds(self._subscribe_as_wanted)
+        # Rounds and renewals await the layer: one at a time.
         self._lock = asyncio.Lock()
         self._bursts: dict[str, list[dict]] = defaultdict(list)
         self._burst_flushes: dict[str, asyncio.Task] = {}
@@ -129,7 +134,50 @@ class Fanout:
         await layer_ready(self.layer)
 
     async def join(self, socket: Socket, groups: Iterable[str]) -> None:
-        """Adds a local socket to groups, subscribing the process where it is the first."""
+        """Adds a local socket to groups; returns once the process is subscribed to each.
+
+        A group the process already listens to costs nothing. The others are
+        subscribed in rounds: the joins and leaves that arrive while one round is under
+        way share the next, one request per round. After a restart every handshake
+        brings two groups of its own (its user's and its session's); subscribed one by
+        one behind a lock, each waited for a turn of a busy event loop, and a crowd of
+        handshakes queued for seconds.
+        """
+        missing = []
+        for group in groups:
+            self.members[group].add(socket)
+            if group not in self._subscribed:
+                missing.append(group)
+        if not missing:
+            return
+        try:
+            await self._settle.submit(missing)
+        except BaseException:
+            # Not joined after all: the groups only it wanted go back at the next round.
+            self._settle.later(group for group in missing if self._discard(socket, group))
+            raise
+
+    async def leave(self, socket: Socket, groups: Iterable[str]) -> None:
+        """Removes a local socket from groups; the process unsubscribes where it was the last."""
+        emptied = [group for group in groups if self._discard(socket, group)]
+        if emptied:
+            await self._settle.submit(emptied)
+
+    def _discard(self, socket: Socket, group: str) -> bool:
+        """Takes a socket out of a group's members; True if that left the group empty."""
+        members = self.members.get(group)
+        if members is None:
+            return False
+        members.discard(socket)
+        if members:
+            return False
+        del self.members[group]
+        if group == EVERYONE:
+            self._rooms = None  # no longer told of changes
+        return True
+
+    async def _subscribe_as_wanted(self, given: list[str]) -> None:
+        """One round: subscribes the given groups that have members, unsubscribes the others."""
         async with self._lock:
             if self._channel is None:
                 self._channel = await self.layer.new_channel(prefix="chat.process.")
@@ -137,25 +185,16 @@ class Fanout:
                 self._receiver = asyncio.create_task(self._receive_forever())
             if self._renewal is None or self._renewal.done():
                 self._renewal = asyncio.create_task(self._renew_forever())
-            for group in groups:
-                members = self.members[group]
-                if not members:
-                    await self.layer.group_add(group, self._channel)
-                members.add(socket)
-
-    async def leave(self, socket: Socket, groups: Iterable[str]) -> None:
-        """Removes a local socket from groups, unsubscribing where it was the last."""
-        async with self._lock:
-            for group in groups:
-                members = self.members.get(group)
-                if members is None:
-                    continue
-                members.discard(socket)
-                if not members:
-                    del self.members[group]
-                    if group == EVERYONE:
-                        self._rooms = None  # no longer told of changes
-                    await self.layer.group_discard(group, self._channel)
+            groups = set(given)
+            wanted = {group for group in groups if self.members.get(group)}
+            unwanted = (groups - wanted) & self._subscribed
+            # Taken out first: a join meanwhile waits for the next round, which
+            # subscribes again after this unsubscribes.
+            self._subscribed -= unwanted
+            await group_discard_many(self.layer, sorted(unwanted), self._channel)
+            new = wanted - self._subscribed
+            await group_add_many(self.layer, sorted(new), self._channel)
+            self._subscribed |= new
 
     async def _receive_forever(self) -> None:
         while True:
@@ -192,11 +231,13 @@ class Fanout:
             # Only the in-memory layer can be asked who is in a group; the pub/sub
             # layer's memberships are subscriptions, which do not expire.
             local = isinstance(self.layer, InMemoryChannelLayer)
-            dropped = []
-            for group in list(self.members):
-                if local and self._channel not in self.layer.groups.get(group, {}):
-                    dropped.append(group)
-                await self.layer.group_add(group, self._channel)
+            subscribed = sorted(self._subscribed)
+            dropped = [
+                group
+                for group in subscribed
+                if local and self._channel not in self.layer.groups.get(group, {})
+            ]
+            await group_add_many(self.layer, subscribed, self._channel)
         for group in dropped:
             logger.warning("the channel layer had dropped group %s: its sockets resync", group)
             for socket in list(self.members.get(group, ())):

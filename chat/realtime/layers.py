@@ -23,6 +23,7 @@ from channels_redis.utils import _wrap_close, decode_hosts
 from redis.exceptions import RedisError
 
 from chat import metrics
+from chat.realtime.rounds import Rounds
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,22 @@ class _Shard(RedisSingleShardConnection):
         super().__init__(*args, **kwargs)
         self.healthy = asyncio.Event()
         self.healthy.set()
+        # Publishes that arrive while a pipeline is on its way share the next one.
+        self._publishes = Rounds(self._publish_now)
+
+    async def publish_many(self, publishes: list[tuple[str, bytes]]) -> None:
+        """Publishes (channel, message) pairs in order, in one pipeline with whatever
+        else is waiting to be published on this shard (chat/realtime/rounds.py)."""
+        await self._publishes.submit(publishes)
+
+    async def _publish_now(self, publishes: list[tuple[str, bytes]]) -> None:
+        # The shard's lock orders these against channels-redis' own publishes.
+        async with self._lock:
+            self._ensure_redis()
+            pipeline = self._redis.pipeline(transaction=False)
+            for channel, packed in publishes:
+                pipeline.publish(channel, packed)
+            await pipeline.execute()
 
     async def _do_receiving(self) -> None:
         """channels-redis' receive loop, which also notices a lost connection and retries soon.
@@ -122,11 +139,60 @@ class _Shard(RedisSingleShardConnection):
         # only when that connection is re-established, never for the first one.
         pubsub.on_connect = types.MethodType(on_connect, pubsub)
 
+    async def subscribe_many(self, channels: list[str]) -> None:
+        """Subscribes to several channels in one request (channels-redis sends one each)."""
+        async with self._lock:
+            new = [channel for channel in channels if channel not in self._subscribed_to]
+            if not new:
+                return
+            self._ensure_redis()
+            self._ensure_receiver()
+            await self._pubsub.subscribe(*new)
+            self._subscribed_to.update(new)
+
+    async def unsubscribe_many(self, channels: list[str]) -> None:
+        """Unsubscribes from several channels in one request."""
+        async with self._lock:
+            old = [channel for channel in channels if channel in self._subscribed_to]
+            if not old:
+                return
+            self._ensure_redis()
+            self._ensure_receiver()
+            await self._pubsub.unsubscribe(*old)
+            self._subscribed_to.difference_update(old)
+
 
 class _LoopLayer(RedisPubSubLoopLayer):
     def __init__(self, hosts=None, *args, **kwargs) -> None:
         super().__init__(hosts, *args, **kwargs)
         self._shards = [_Shard(host, self) for host in decode_hosts(hosts)]
+
+    async def group_add_many(self, groups: list[str], channel: str) -> None:
+        """Adds `channel` to several groups: group_add's bookkeeping, one request per shard."""
+        if channel not in self.channels:
+            raise RuntimeError("group_add_many() takes a channel that exists in this process")
+        by_shard: dict[_Shard, list[str]] = {}
+        for group in groups:
+            group_channel = self._get_group_channel_name(group)
+            self.groups.setdefault(group_channel, set()).add(channel)
+            by_shard.setdefault(self._get_shard(group_channel), []).append(group_channel)
+        for shard, names in by_shard.items():
+            await shard.subscribe_many(names)
+
+    async def group_discard_many(self, groups: list[str], channel: str) -> None:
+        """Removes `channel` from several groups, unsubscribing from those left empty."""
+        by_shard: dict[_Shard, list[str]] = {}
+        for group in groups:
+            group_channel = self._get_group_channel_name(group)
+            channels = self.groups.get(group_channel)
+            if not channels or channel not in channels:
+                continue
+            channels.discard(channel)
+            if not channels:
+                del self.groups[group_channel]
+                by_shard.setdefault(self._get_shard(group_channel), []).append(group_channel)
+        for shard, names in by_shard.items():
+            await shard.unsubscribe_many(names)
 
     async def group_send_many(self, events: list[tuple[str, dict]]) -> None:
         """Publishes several (group, message) events, one pipeline per shard."""
@@ -136,13 +202,7 @@ class _LoopLayer(RedisPubSubLoopLayer):
             packed = self.channel_layer.serialize(message)
             by_shard.setdefault(self._get_shard(channel), []).append((channel, packed))
         for shard, publishes in by_shard.items():
-            # The shard's lock orders publishes against each other, as group_send does.
-            async with shard._lock:
-                shard._ensure_redis()
-                pipeline = shard._redis.pipeline(transaction=False)
-                for channel, packed in publishes:
-                    pipeline.publish(channel, packed)
-                await pipeline.execute()
+            await shard.publish_many(publishes)
 
 
 class ChatPubSubLayer(RedisPubSubChannelLayer):
@@ -173,6 +233,14 @@ class ChatPubSubLayer(RedisPubSubChannelLayer):
         """Publishes several (group, message) events in one round trip per shard, in order."""
         await self._get_layer().group_send_many(events)
 
+    async def group_add_many(self, groups: list[str], channel: str) -> None:
+        """Adds `channel` to several groups in one subscribe request per shard."""
+        await self._get_layer().group_add_many(groups, channel)
+
+    async def group_discard_many(self, groups: list[str], channel: str) -> None:
+        """Removes `channel` from several groups in one unsubscribe request per shard."""
+        await self._get_layer().group_discard_many(groups, channel)
+
 
 async def group_send_many(layer, events: list[tuple[str, dict]]) -> None:
     """Sends (group, message) events in order: batched where the layer can, else one by one."""
@@ -184,3 +252,27 @@ async def group_send_many(layer, events: list[tuple[str, dict]]) -> None:
         return
     for group, message in events:
         await layer.group_send(group, message)
+
+
+async def group_add_many(layer, groups: list[str], channel: str) -> None:
+    """Adds `channel` to groups: in one request per shard where the layer can, else one by one."""
+    if not groups:
+        return
+    many = getattr(layer, "group_add_many", None)
+    if many is not None:
+        await many(groups, channel)
+        return
+    for group in groups:
+        await layer.group_add(group, channel)
+
+
+async def group_discard_many(layer, groups: list[str], channel: str) -> None:
+    """Removes `channel` from groups: one request per shard where the layer can, else one by one."""
+    if not groups:
+        return
+    many = getattr(layer, "group_discard_many", None)
+    if many is not None:
+        await many(groups, channel)
+        return
+    for group in groups:
+        await layer.group_discard(group, channel)
