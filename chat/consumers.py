@@ -18,7 +18,7 @@ from chat.db import db_call
 from chat.errors import OUTAGES
 from chat.handshake_limit import handshake_done
 from chat.messaging.greeting import greeting as read_greeting
-from chat.presence import get_presence, presence_join, presence_leave
+from chat.presence import get_presence, presence_hand_off, presence_join, presence_leave
 from chat.protocol import (
     MAX_FRAME_BYTES,
     CloseCode,
@@ -224,7 +224,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await get_fanout().leave(self, groups_held)
             if self.registered:
                 self.registered = False
-                await presence_leave(user=self.username, socket=self.socket_id)
+                if sockets.stopping():
+                    # The server is going away, not the user: the page comes back.
+                    await presence_hand_off(user=self.username, socket=self.socket_id)
+                else:
+                    await presence_leave(user=self.username, socket=self.socket_id)
         except OUTAGES as exc:
             # Redis is away: its entries expire by themselves and the sweep announces them.
             logger.warning("socket cleanup failed: %s", exc.__class__.__name__)

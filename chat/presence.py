@@ -38,6 +38,7 @@ from chat.protocol import (
 )
 from chat.realtime.background import repeat
 from chat.realtime.publish import publish
+from chat.realtime.rounds import Rounds
 from chat.redis_pool import bounded_pool
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,10 @@ class PresenceStore(Protocol):
 
     async def remove(self, *, user: str, socket: str) -> Change:
         """Forgets a socket."""
+        ...
+
+    async def hand_off(self, sockets: list[tuple[str, str]]) -> list[Change]:
+        """Forgets the (user, socket) entries of a stopping server; returns the changes made."""
         ...
 
     async def set_idle(self, *, user: str, socket: str, idle: bool) -> Change:
@@ -147,6 +152,10 @@ class LocalPresence:
             self._sockets.pop(user, None)
         return Change(user, before, self._status(user))
 
+    async def hand_off(self, sockets: list[tuple[str, str]]) -> list[Change]:
+        """Forgets the sockets of this stopping process; in one process that is everyone's."""
+        return [await self.remove(user=user, socket=socket) for user, socket in sockets]
+
     async def set_idle(self, *, user: str, socket: str, idle: bool) -> Change:
         """Marks one registered socket idle or active."""
         before = self._status(user)
@@ -184,6 +193,8 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local prefix = ARGV[1]
 local online_key, away_key = prefix .. 'online', prefix .. 'away'
 local expiries = prefix .. 'expiries'
+-- Users handed off by a stopping server (see _HAND_OFF): user -> deadline.
+local leaving = prefix .. 'leaving'
 
 local function settle(user)
   local sockets, idle = prefix .. 'sockets:' .. user, prefix .. 'idle:' .. user
@@ -199,10 +210,17 @@ local function settle(user)
   local total = redis.call('ZCARD', sockets)
   local after = 'online'
   if total == 0 then
+    -- Handed off by a stopping server: the status holds until the deadline.
+    local deadline = redis.call('ZSCORE', leaving, user)
+    if deadline and tonumber(deadline) > now and before ~= 'offline' then
+      return before, before
+    end
+    redis.call('ZREM', leaving, user)
     after = 'offline'
     redis.call('SREM', online_key, user)
     redis.call('SREM', away_key, user)
   else
+    redis.call('ZREM', leaving, user)
     redis.call('SADD', online_key, user)
     if redis.call('SCARD', idle) == total then
       after = 'away'
@@ -212,6 +230,20 @@ local function settle(user)
     end
   end
   return before, after
+end
+
+-- Settles each of `users`; returns user, before, after triples of those that changed.
+local function settle_each(users)
+  local changed = {}
+  for _, user in ipairs(users) do
+    local before, after = settle(user)
+    if before ~= after then
+      table.insert(changed, user)
+      table.insert(changed, before)
+      table.insert(changed, after)
+    end
+  end
+  return changed
 end
 """
 
@@ -238,6 +270,34 @@ redis.call('ZREM', expiries, user .. '\\n' .. socket)
 redis.call('SREM', prefix .. 'idle:' .. user, socket)
 local before, after = settle(user)
 return {before, after}
+"""
+)
+
+# ARGV: prefix, grace, then user, socket pairs: the sockets a stopping server hands
+# off. Forgets them like _REMOVE, but a user they leave without a socket keeps their
+# status for `grace` seconds (in `leaving`): a restart is not a goodbye, and the
+# user is usually back by then. Returns user, before, after triples of the users
+# whose status changed anyway (their sockets on other processes are all idle).
+_HAND_OFF = (
+    _PRELUDE
+    + """
+local users, seen = {}, {}
+for i = 3, #ARGV, 2 do
+  local user, socket = ARGV[i], ARGV[i + 1]
+  redis.call('ZREM', prefix .. 'sockets:' .. user, socket)
+  redis.call('ZREM', expiries, user .. '\\n' .. socket)
+  redis.call('SREM', prefix .. 'idle:' .. user, socket)
+  if not seen[user] then
+    seen[user] = true
+    table.insert(users, user)
+  end
+end
+for _, user in ipairs(users) do
+  if redis.call('SISMEMBER', online_key, user) == 1 then
+    redis.call('ZADD', leaving, now + ARGV[2], user)
+  end
+end
+return settle_each(users)
 """
 )
 
@@ -279,22 +339,14 @@ for i = 3, #ARGV, 3 do
     table.insert(users, user)
   end
 end
-local changed = {}
-for _, user in ipairs(users) do
-  local before, after = settle(user)
-  if before ~= after then
-    table.insert(changed, user)
-    table.insert(changed, before)
-    table.insert(changed, after)
-  end
-end
-return changed
+return settle_each(users)
 """
 )
 
-# ARGV: prefix, batch size. Removes expired sockets; returns user, before, after,
-# expiry quadruples of the users whose status changed (offline, or away when their
-# last active socket expired), with the expiry of the socket that went.
+# ARGV: prefix, batch size. Removes expired sockets, and ends the grace of handed-off
+# users whose deadline passed; returns user, before, after, expiry quadruples of the
+# users whose status changed (offline, or away when their last active socket
+# expired), with the expiry of the socket that went (or the deadline).
 _SWEEP = (
     _PRELUDE
     + """
@@ -311,6 +363,17 @@ for i = 1, #expired, 2 do
     table.insert(changed, before)
     table.insert(changed, after)
     table.insert(changed, expiry)
+  end
+end
+local late = redis.call('ZRANGEBYSCORE', leaving, '-inf', now, 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #late, 2 do
+  local user, deadline = late[i], late[i + 1]
+  local before, after = settle(user)
+  if before ~= after then
+    table.insert(changed, user)
+    table.insert(changed, before)
+    table.insert(changed, after)
+    table.insert(changed, deadline)
   end
 end
 return changed
@@ -345,6 +408,7 @@ class RedisPresence:
         self._away = self.PREFIX + "away"
         self._add = self.redis.register_script(_ADD)
         self._remove = self.redis.register_script(_REMOVE)
+        self._hand_off = self.redis.register_script(_HAND_OFF)
         self._idle = self.redis.register_script(_IDLE)
         self._refresh = self.redis.register_script(_REFRESH)
         self._sweep = self.redis.register_script(_SWEEP)
@@ -371,6 +435,18 @@ class RedisPresence:
         self._idle_sockets.discard(socket)
         before, after = await self._remove(args=[self.PREFIX, user, socket])
         return Change(user, before, after)
+
+    async def hand_off(self, sockets: list[tuple[str, str]]) -> list[Change]:
+        """Forgets the sockets of this stopping process; a user they leave without one stays
+        as they were for one TTL (the restarted server usually has them back by then), then
+        a sweep announces them offline, last seen when they were handed off."""
+        args: list = [self.PREFIX, self.ttl]
+        for user, socket in sockets:
+            self._local.pop(socket, None)
+            self._idle_sockets.discard(socket)
+            args += [user, socket]
+        found = await self._hand_off(args=args)
+        return [Change(*found[i : i + 3]) for i in range(0, len(found), 3)]
 
     async def set_idle(self, *, user: str, socket: str, idle: bool) -> Change:
         """Marks one registered socket idle or active."""
@@ -448,7 +524,8 @@ class RedisPresence:
         found = await self._sweep(args=[self.PREFIX, 1000])
         for i in range(0, len(found), 4):
             user, before, after, expiry = found[i : i + 4]
-            # The socket was last refreshed one TTL before it expired.
+            # The socket was last refreshed one TTL before it expired (a handed-off
+            # user's deadline is one TTL after the hand-off).
             seen = datetime.fromtimestamp(float(expiry) - self.ttl, UTC)
             changes.append(Change(user, before, after, last_seen=seen))
         return changes
@@ -497,6 +574,7 @@ class RedisPresence:
 _store: PresenceStore | None = None
 _listener: Listener | None = None
 _keeper: asyncio.Task | None = None
+_hand_offs: "Rounds[tuple[str, str]] | None" = None
 
 
 def on_presence_change(listener: Listener) -> None:
@@ -522,7 +600,7 @@ def get_presence() -> PresenceStore:
 
 def reset_presence() -> None:
     """Drops the store, so the next `get_presence()` starts empty (tests, reconfiguration)."""
-    global _store, _keeper
+    global _store, _keeper, _hand_offs
     tasks = [_keeper]
     if isinstance(_store, RedisPresence):
         tasks.append(_store._maintenance)
@@ -533,6 +611,7 @@ def reset_presence() -> None:
                 task.cancel()
     _store = None
     _keeper = None
+    _hand_offs = None
 
 
 # --- Last seen -------------------------------------------------------------------
@@ -586,6 +665,35 @@ async def presence_leave(*, user: str, socket: str) -> None:
     change = await get_presence().remove(user=user, socket=socket)
     if change.changed:
         await announce(user, change.after)
+
+
+async def presence_hand_off(*, user: str, socket: str) -> None:
+    """Gives back a socket of a stopping server without announcing its user offline.
+
+    A deploy or a restart closes every socket at once, and the pages come back within
+    seconds: saying goodbye to each user, and hello again a moment later, would make
+    every list flicker and cost a write and a frame to everyone per user, twice.
+    Sockets handed off at once go to the store together (one Redis call, one write).
+    """
+    global _hand_offs
+    if _hand_offs is None:
+        _hand_offs = Rounds(_hand_off_round)
+    await _hand_offs.submit([(user, socket)])
+
+
+async def _hand_off_round(sockets: list[tuple[str, str]]) -> None:
+    changes = await get_presence().hand_off(sockets)
+    # Offline only in the one-process mode, whose sockets are all closing: nobody is
+    # left to tell, and when they were last seen is one write for all of them.
+    gone = sorted({change.user for change in changes if change.after == OFFLINE})
+    if gone:
+        try:
+            await db_call(last_seen_touch)(usernames=gone, at=timezone.now())
+        except DatabaseError as exc:
+            logger.warning("last seen not recorded: %s", exc.__class__.__name__)
+    for change in changes:
+        if change.changed and change.after != OFFLINE:
+            await announce(change.user, change.after)
 
 
 async def presence_idle(*, user: str, socket: str, idle: bool) -> None:

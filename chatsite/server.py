@@ -55,6 +55,18 @@ def _exit_cleanly(signum: int, frame) -> None:
 def _serve_uvicorn(options: argparse.Namespace) -> None:
     import uvicorn
     from django.conf import settings
+    from uvicorn.main import STARTUP_FAILURE
+
+    from chat.realtime import sockets
+
+    class ChatServer(uvicorn.Server):
+        """uvicorn's server, telling the site that it stops before it closes the sockets."""
+
+        def handle_exit(self, sig, frame) -> None:
+            # The sockets closed next (1012) are handed off, not said goodbye to: their
+            # users stay online while the pages reconnect (chat.presence).
+            sockets.mark_stopping()
+            super().handle_exit(sig, frame)
 
     # uvicorn shuts down gracefully on SIGINT or SIGTERM, puts back the handlers it
     # found and raises the signal again; with Python's defaults that is a
@@ -64,7 +76,7 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
 
     quiet = logging.getLevelName(settings.CHAT_LOG_LEVEL) >= logging.WARNING
-    uvicorn.run(
+    config = uvicorn.Config(
         APPLICATION,
         host=os.environ.get("HOST", "127.0.0.1"),
         port=int(os.environ.get("PORT", "8000")),
@@ -92,6 +104,10 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
         # A burst of handshakes must not overflow the kernel's accept queue.
         backlog=2048,
     )
+    server = ChatServer(config)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)  # as uvicorn.run: the port was taken, or the site did not load
 
 
 def _serve_daphne(options: argparse.Namespace, rest: list[str]) -> None:

@@ -13,6 +13,7 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 import websockets
@@ -122,6 +123,60 @@ def test_sigkilled_process_users_go_offline_within_the_expiry(pair):
     # The bound is the wait in the scenario (TTL + a few heartbeats + slack for a busy
     # machine): `_next_presence` fails the test past it. The figure printed is the measurement.
     assert alice not in users["online"]
+
+
+def test_a_restart_hands_its_users_over_without_saying_goodbye(database, shared_redis):
+    # Two sockets a user at most: alice's two pages, handed off by the stopping
+    # server, must not count against her on the server she comes back to.
+    env = {
+        "REDIS_URL": redis_url_of(shared_redis),
+        "CHAT_PRESENCE_TTL_SECONDS": str(TTL),
+        "CHAT_HEARTBEAT_SECONDS": str(HEARTBEAT),
+        "CHAT_MAX_SOCKETS": "2",
+    }
+    a, b = (ServerProcess(database, **env).start() for _ in range(2))
+    alice, alice_session = _signup(a, "alice")
+    dave, dave_session = _signup(a, "dave")
+    _, bob_session = _signup(b, "bob")
+    carol, carol_session = _signup(b, "carol")
+
+    async def scenario():
+        pages = [await _open(a, alice_session) for _ in range(2)]
+        await _open(a, dave_session)
+        bob_ws = await _open(b, bob_session)
+        assert {alice, dave} <= set(bob_ws.hello["online"])
+        stopping = time.time()
+        a.stop()  # SIGTERM: a deploy; returns once the process has exited
+        stopped = time.time()
+        assert a.process.returncode == 0
+        for page in pages:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await page.receive_type("hello", skip=("presence", "users", "message"))
+        # alice's pages come back, on the other server; dave's do not.
+        back = [await _open(b, alice_session) for _ in range(2)]
+        assert all(page.hello["user"] == alice for page in back)
+        # carol arrives after a exited: anything a said about alice reached bob first.
+        await _open(b, carol_session)
+        # And dave's grace runs out.
+        frames = []
+        wanted = {(carol, True), (dave, False)}
+        deadline = time.monotonic() + TTL + 4 * HEARTBEAT + 10
+        while wanted:
+            frames.append(await bob_ws.receive(max(deadline - time.monotonic(), 0.01)))
+            wanted.discard((frames[-1].get("user"), frames[-1].get("online")))
+        return frames, stopping, stopped
+
+    try:
+        frames, stopping, stopped = asyncio.run(scenario())
+    finally:
+        b.stop()
+    # Not a word about alice: no goodbye at the stop, no welcome back after it.
+    assert [f for f in frames if f.get("user") == alice] == []
+    assert all(alice in f["online"] for f in frames if f["type"] == "users")
+    # dave's grace ran out: offline, last seen when his server stopped.
+    (gone,) = [f for f in frames if f.get("user") == dave]
+    last_seen = datetime.fromisoformat(gone["last_seen"]).timestamp()
+    assert stopping - 1 <= last_seen <= stopped + 1
 
 
 async def _ask(client: ChatClient, frame: dict, kind: str | None = None) -> dict:

@@ -1,6 +1,7 @@
 """Presence stores: the in-process one and the Redis one (on a private redis-server)."""
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -217,3 +218,68 @@ async def test_a_storm_of_arrivals_and_departures_shares_a_few_redis_connections
     finally:
         await store.close()
         await watcher.aclose()
+
+
+# --- A stopping server hands its sockets off ----------------------------------
+
+
+async def test_a_handed_off_user_stays_online_and_a_new_socket_counts_alone(two_processes):
+    stopping, restarted = two_processes
+    await stopping.add(user="alice", socket="a1")
+    await stopping.add(user="alice", socket="a2")
+    stopping._maintenance.cancel()  # the process is going away
+
+    assert await stopping.hand_off([("alice", "a1"), ("alice", "a2")]) == []
+    assert await restarted.online() == ["alice"]
+    assert [c for c in await restarted.maintain() if c.user == "alice"] == []
+    # Back on the restarted server: no change to announce, and the handed-off
+    # sockets do not count against the user's limit.
+    joined = await restarted.add(user="alice", socket="b1")
+    assert (joined.change.changed, joined.sockets) == (False, 1)
+    # Once back, the grace is over: leaving later is an ordinary goodbye.
+    assert (await restarted.remove(user="alice", socket="b1")).after == "offline"
+
+
+async def test_a_handed_off_user_who_does_not_come_back_is_swept_offline_last_seen_at_the_hand_off(
+    two_processes,
+):
+    stopping, alive = two_processes
+    await stopping.add(user="alice", socket="a1")
+    await alive.add(user="bob", socket="b1")
+    stopping._maintenance.cancel()
+    alive._maintenance.cancel()  # its heartbeat is run by hand below
+    handed_off_at = datetime.now(UTC)
+    await stopping.hand_off([("alice", "a1")])
+
+    gone = []
+    while not gone:  # the TTL (1 s) is the grace; each beat is a real sweep
+        await asyncio.sleep(0.2)
+        gone = [c for c in await alive.maintain() if c.user == "alice"]
+    (change,) = gone
+    assert (change.before, change.after) == ("online", "offline")
+    assert abs((change.last_seen - handed_off_at).total_seconds()) < 0.5
+    assert await alive.online() == ["bob"]
+
+
+async def test_a_hand_off_keeps_a_user_away_and_settles_one_with_sockets_elsewhere(two_processes):
+    stopping, other = two_processes
+    stopping._start_maintenance()
+    await stopping.add(user="ann", socket="a1")
+    await stopping.set_idle(user="ann", socket="a1", idle=True)
+    # ben's active socket goes with the stopping server; his idle one elsewhere stays.
+    await stopping.add(user="ben", socket="b1")
+    await other.add(user="ben", socket="b2")
+    await other.set_idle(user="ben", socket="b2", idle=True)
+    stopping._maintenance.cancel()
+
+    changes = await stopping.hand_off([("ann", "a1"), ("ben", "b1")])
+    assert [(c.user, c.before, c.after) for c in changes] == [("ben", "online", "away")]
+    assert await other.statuses() == (["ann", "ben"], ["ann", "ben"])
+
+
+async def test_the_local_store_forgets_handed_off_sockets():
+    store = LocalPresence()
+    await store.add(user="alice", socket="a1")
+    changes = await store.hand_off([("alice", "a1")])
+    assert [(c.user, c.after) for c in changes] == [("alice", "offline")]
+    assert await store.online() == []

@@ -42,6 +42,7 @@ class OpenSocket(Protocol):
 
 
 _open: "weakref.WeakSet[OpenSocket]" = weakref.WeakSet()
+_stopping = False
 _watches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
     weakref.WeakKeyDictionary()
 )
@@ -70,6 +71,17 @@ def register(socket: OpenSocket) -> None:
 def forget(socket: OpenSocket) -> None:
     """Stops counting a socket as open."""
     _open.discard(socket)
+
+
+def mark_stopping() -> None:
+    """Notes that the server is stopping: the sockets closing now are handed off, not ended."""
+    global _stopping
+    _stopping = True
+
+
+def stopping() -> bool:
+    """Tells whether the server is stopping (a deploy or a restart, not a client leaving)."""
+    return _stopping
 
 
 def open_sockets() -> list[OpenSocket]:
