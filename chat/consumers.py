@@ -23,6 +23,7 @@ from chat.protocol import (
     MAX_FRAME_BYTES,
     CloseCode,
     encode,
+    encode_hello,
     hello_frame,
     rooms_frame,
     takes_presence_batches,
@@ -120,12 +121,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.end(CloseCode.RECONNECT)
             return
         await self.accept()
-        self.outbox.opened()
+        if not self.outbox.opened():
+            logger.info("socket gone during its handshake: user=%s", self.username)
+            return
         if joined.sockets > settings.CHAT_MAX_SOCKETS:
             logger.info("socket refused: user=%s has too many sockets", self.username)
             self.end(CloseCode.TOO_MANY_SOCKETS)
             return
-        self.send_frame(hello)
+        self.outbox.put(encode_hello(hello))
         # Frames the fan-out delivered while `hello` was being prepared go out now,
         # in order; queuing never waits, so nothing can come between.
         for text in self._early:

@@ -654,6 +654,59 @@ def attachment_entry(stored: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+# What `hello` frames derive from their lists of names (JSON text, membership), by
+# the identity of the list. In a storm the handshakes that share one read of the
+# online list (presence.statuses) hold the same list objects; at 10,000 names the
+# JSON is 130 KB and took 1.5 ms to encode, the set 0.6 ms to build: once per read
+# instead of once per handshake. Each entry keeps its list alive, so its id cannot
+# be reused by another list while the entry is here.
+_DERIVED: dict[int, "_Derived"] = {}
+_DERIVED_KEPT = 8
+
+
+class _Derived:
+    """A list of names, and its JSON text and set, each computed on first use."""
+
+    __slots__ = ("_members", "_text", "names")
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self._text: str | None = None
+        self._members: frozenset[str] | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = encode(self.names)
+        return self._text
+
+    @property
+    def members(self) -> frozenset[str]:
+        if self._members is None:
+            self._members = frozenset(self.names)
+        return self._members
+
+
+def _derived(names: list[str]) -> _Derived:
+    """The derived forms of `names`, shared while the same list object comes again."""
+    kept = _DERIVED.get(id(names))
+    if kept is not None and kept.names is names:
+        return kept
+    if len(_DERIVED) >= _DERIVED_KEPT:
+        del _DERIVED[next(iter(_DERIVED))]  # the oldest
+    kept = _DERIVED[id(names)] = _Derived(names)
+    return kept
+
+
+def encode_hello(frame: dict[str, Any]) -> str:
+    """Encodes a `hello` frame as `encode` would, the lists of names shared between the
+    handshakes that read them together (they must not be changed once given)."""
+    lists = ("online", "away")
+    rest = encode({key: value for key, value in frame.items() if key not in lists})
+    named = ",".join(f'"{key}":{_derived(frame[key]).text}' for key in lists)
+    return f"{rest[:-1]},{named}}}"
+
+
 def hello_frame(
     *,
     user: str,
@@ -672,8 +725,10 @@ def hello_frame(
 
     `levels`: my notification levels other than the default. `last_seen`: when
     each direct partner was last online; only the offline ones go on the wire.
+    `online` and `away` are kept as given, not copied: handshakes that read them
+    together share them (see `encode_hello`), so they must not be changed.
     """
-    online_now = set(online)
+    online_now = _derived(online).members if last_seen else frozenset()
     return {
         "type": "hello",
         "user": user,
@@ -685,7 +740,7 @@ def hello_frame(
         "unread": [_unread_entry(entry) for entry in unread],
         "staff": staff,
         "levels": [notify_entry(level) for level in levels],
-        "away": list(away),
+        "away": away if isinstance(away, list) else list(away),
         "last_seen": {
             name: format_time(moment) if moment else None
             for name, moment in (last_seen or {}).items()

@@ -6,6 +6,7 @@ are in tests/test_slow_reader.py.
 """
 
 import asyncio
+import socket
 
 import pytest
 
@@ -136,3 +137,47 @@ async def test_run_eagerly_hands_back_the_rest_of_a_waiting_coroutine():
     gate.set()
     assert await rest == "result"
     assert steps == ["before", "after"]
+
+
+async def test_a_client_gone_as_its_socket_was_accepted_is_not_written_to():
+    # uvicorn's own protocol on a real socket pair: the client's connection closes
+    # while the application is about to accept, and the accept comes first.
+    from uvicorn.config import Config
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from uvicorn.server import ServerState
+
+    connected, release = asyncio.Event(), asyncio.Event()
+    seen: dict = {}
+
+    async def app(scope, receive, send):
+        await receive()  # websocket.connect
+        connected.set()
+        await release.wait()
+        await send({"type": "websocket.accept"})  # passes without a word
+        outbox, _, _ = _outbox(_Transport())
+        outbox._send = send
+        seen["opened"] = outbox.opened()
+        outbox.put("hello")  # dropped, not raised
+        try:
+            await send({"type": "websocket.send", "text": "hello"})
+        except RuntimeError as exc:  # what the outbox spared the socket
+            seen["uvicorn"] = str(exc)
+
+    config = Config(app=app, ws="websockets-sansio", lifespan="off", log_level="warning")
+    config.load()
+    server_end, client_end = socket.socketpair()
+    with client_end:
+        _, protocol = await asyncio.get_running_loop().connect_accepted_socket(
+            lambda: WebSocketsSansIOProtocol(config, ServerState(), {}), server_end
+        )
+        client_end.sendall(
+            b"GET /ws/chat/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await connected.wait()
+        release.set()  # the application's next step runs before the loss is reported
+        protocol.transport.close()
+        await asyncio.gather(*protocol.tasks)
+    assert seen["opened"] is False
+    assert "Expected ASGI message 'websocket.accept'" in seen["uvicorn"]

@@ -21,8 +21,10 @@ from chat.protocol import (
     Users,
     ack_frame,
     encode,
+    encode_hello,
     error_frame,
     format_time,
+    hello_frame,
     history_frame,
     message_frame,
     parse_client_frame,
@@ -633,3 +635,39 @@ def test_a_refused_change_names_its_message(frame):
     with pytest.raises(ProtocolError) as refused:
         parse_client_frame(json.dumps(frame))
     assert error_frame(refused.value)["id"] == 7
+
+
+# --- hello ----------------------------------------------------------------------
+
+
+def _hello(online: list[str], away: list[str]) -> dict:
+    return hello_frame(
+        user="ann",
+        online=online,
+        rooms=["general"],
+        direct=["bob"],
+        last_id=7,
+        rev=9,
+        unread=[],
+        staff=False,
+        away=away,
+        last_seen={"bob": SENT_AT, "zoë": None},
+    )
+
+
+def test_a_hello_encodes_to_the_frame_it_was_built_from():
+    frame = _hello(["ann", "zoë", "\u4e2d\u6587"], ["zoë"])
+    assert json.loads(encode_hello(frame)) == json.loads(encode(frame))
+    assert json.loads(encode_hello(_hello([], []))) == json.loads(encode(_hello([], [])))
+
+
+def test_hellos_sharing_the_lists_of_one_read_each_say_what_their_lists_say():
+    # Handshakes that read the online list together share the list objects; one that
+    # read later holds new lists, and must never get an earlier read's names.
+    shared_online, shared_away = ["ann", "bob"], ["bob"]
+    first = encode_hello(_hello(shared_online, shared_away))
+    assert encode_hello(_hello(shared_online, shared_away)) == first
+    for n in range(20):  # more reads than the encodings kept
+        online = ["ann", "bob", f"user{n}"]
+        assert json.loads(encode_hello(_hello(online, [])))["online"] == online
+    assert json.loads(encode_hello(_hello(["carol"], ["carol"])))["away"] == ["carol"]

@@ -55,6 +55,19 @@ def protocol_of(send: Callable):
     return owner
 
 
+def accept_took(send: Callable) -> bool:
+    """Whether `websocket.accept` through this ASGI `send` opened the socket.
+
+    uvicorn's sans-I/O protocol lets an accept pass without a word when the
+    transport is already closing (the client gave up during the handshake, and the
+    loss is not yet reported), and then refuses every frame with a RuntimeError.
+    """
+    owner = getattr(send, "__self__", None)
+    if WebSocketsSansIOProtocol is None or not isinstance(owner, WebSocketsSansIOProtocol):
+        return True
+    return owner.handshake_complete
+
+
 def still_open(protocol) -> bool:
     """Whether frames written now still reach the client: open, no close sent or begun."""
     return (

@@ -89,9 +89,17 @@ class Outbox:
         self._protocol = None
         self._unwritten: list[bytes] = []
 
-    def opened(self) -> None:
-        """The handshake is done: from now on frames may take the server's direct path."""
+    def opened(self) -> bool:
+        """The handshake is done: from now on frames may take the server's direct path.
+
+        False if it is not done after all (the client left as it was accepted, see
+        `direct.accept_took`): nothing is written, and the disconnect follows.
+        """
+        if not direct.accept_took(self._send):
+            self.gone()
+            return False
         self._protocol = direct.protocol_of(self._send)
+        return True
 
     @property
     def busy(self) -> bool:
