@@ -5,6 +5,7 @@ from importlib import import_module
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from chat.models import Room
@@ -33,12 +34,27 @@ def user_get(*, username: str, active_only: bool = True) -> AbstractBaseUser | N
     return users.first()
 
 
+# Sessions read together by the session check: two queries per so many sockets.
+SESSIONS_PER_READ = 500
+
+
 def sessions_ended(*, sessions: dict[str, int]) -> dict[str, str | None]:
     """Returns the ended session keys (of the given key -> user id pairs), each with the key
     its login moved to (a password change in that browser), or None.
+
+    Runs for every open socket of a process once a minute: the valid sessions, nearly
+    all of them, are read SESSIONS_PER_READ at a time with their users (two queries
+    instead of two per socket: 20,000 a minute at 10,000 sockets); only the others
+    are looked at one by one.
     """
+    keys = list(sessions)
+    doubtful = {}
+    for start in range(0, len(keys), SESSIONS_PER_READ):
+        chunk = {key: sessions[key] for key in keys[start : start + SESSIONS_PER_READ]}
+        valid = _valid_sessions(chunk)
+        doubtful.update((key, user_id) for key, user_id in chunk.items() if key not in valid)
     ended = {}
-    for key, user_id in sessions.items():
+    for key, user_id in doubtful.items():
         state = _session_state(key, user_id)
         if state is None:
             # Read once more: a read that straddled the commit of a password change
@@ -47,6 +63,26 @@ def sessions_ended(*, sessions: dict[str, int]) -> dict[str, str | None]:
         if state is not True:
             ended[key] = state
     return ended
+
+
+def _valid_sessions(sessions: dict[str, int]) -> set[str]:
+    """The keys among `sessions` that session_is_valid would pass, read in two queries."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    rows = (
+        store.model.objects.filter(session_key__in=list(sessions), expire_date__gt=timezone.now())
+        .values_list("session_key", "session_data")
+        .iterator()
+    )
+    data = {key: store.decode(text) for key, text in rows}
+    users = get_user_model().objects.filter(pk__in=set(sessions.values()), is_active=True)
+    hashes = {user.pk: user.get_session_auth_hash() for user in users.only("pk", "password")}
+    return {
+        key
+        for key, session in data.items()
+        if str(session.get(SESSION_KEY)) == str(sessions[key])
+        and sessions[key] in hashes
+        and constant_time_compare(session.get(HASH_SESSION_KEY, ""), hashes[sessions[key]])
+    }
 
 
 def _session_state(key: str, user_id: int) -> bool | str | None:

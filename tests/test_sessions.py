@@ -55,3 +55,57 @@ def test_an_unknown_key_loads_empty():
     store = SessionStore("x" * 32)
     assert store.load() == {}
     assert store.session_key is None
+
+
+# --- The session check over every open socket -----------------------------------
+
+
+def _logged_in(user) -> str:
+    """Logs `user` in as a browser would; returns the session key."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.session.session_key
+
+
+def test_the_session_check_reads_many_sessions_in_a_few_queries_and_ends_the_right_ones(
+    make_user, django_assert_max_num_queries
+):
+    from chat import selectors
+
+    users = [make_user(f"user{n}") for n in range(12)]
+    sessions = {_logged_in(user): user.pk for user in users for _ in range(3)}
+    ann, ben, cid, dee = users[:4]
+    logged_out = _logged_in(ann)
+    Session.objects.filter(session_key=logged_out).delete()
+    expired = _logged_in(ben)
+    Session.objects.filter(session_key=expired).update(expire_date=timezone.now())
+    someone_elses = _logged_in(cid)
+    deactivated = _logged_in(dee)
+    dee.is_active = False
+    dee.save()
+    checked = {
+        **sessions,
+        logged_out: ann.pk,
+        expired: ben.pk,
+        someone_elses: ben.pk,  # a key of cid's login, presented as ben's
+        deactivated: dee.pk,
+    }
+    dees = {key for key, user_id in sessions.items() if user_id == dee.pk}
+
+    with django_assert_max_num_queries(2 + 6 * 8):  # two, then a few for each ended one
+        ended = selectors.sessions_ended(sessions=checked)
+
+    assert ended == dict.fromkeys({logged_out, expired, someone_elses, deactivated} | dees)
+
+
+def test_the_session_check_reads_sessions_in_chunks(make_user, monkeypatch):
+    from chat import selectors
+
+    monkeypatch.setattr(selectors, "SESSIONS_PER_READ", 2)
+    users = [make_user(f"reader{n}") for n in range(5)]
+    sessions = {_logged_in(user): user.pk for user in users}
+    gone = _logged_in(users[0])
+    Session.objects.filter(session_key=gone).delete()
+    assert selectors.sessions_ended(sessions={**sessions, gone: users[0].pk}) == {gone: None}
