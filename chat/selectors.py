@@ -75,14 +75,22 @@ def _valid_sessions(sessions: dict[str, int]) -> set[str]:
     )
     data = {key: store.decode(text) for key, text in rows}
     users = get_user_model().objects.filter(pk__in=set(sessions.values()), is_active=True)
-    hashes = {user.pk: user.get_session_auth_hash() for user in users.only("pk", "password")}
+    by_pk = {user.pk: user for user in users.only("pk", "password")}
     return {
         key
         for key, session in data.items()
-        if str(session.get(SESSION_KEY)) == str(sessions[key])
-        and sessions[key] in hashes
-        and constant_time_compare(session.get(HASH_SESSION_KEY, ""), hashes[sessions[key]])
+        if _belongs(session, sessions[key], by_pk.get(sessions[key]))
     }
+
+
+def _belongs(data: dict, user_id: int, user: AbstractBaseUser | None) -> bool:
+    """Tells whether session data is a login of `user` (active, id `user_id`) that a
+    password change made since has not ended, as in Django's views."""
+    return (
+        str(data.get(SESSION_KEY)) == str(user_id)
+        and user is not None
+        and constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
+    )
 
 
 def _session_state(key: str, user_id: int) -> bool | str | None:
@@ -101,9 +109,6 @@ def session_is_valid(*, session_key: str, user_id: int) -> bool:
     engine = import_module(settings.SESSION_ENGINE)
     data = engine.SessionStore(session_key).load()
     if str(data.get(SESSION_KEY)) != str(user_id):
-        return False
+        return False  # no query for the user of a session that is not theirs
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    # A password change invalidates the sessions made before it, as in Django's views.
-    return user is not None and constant_time_compare(
-        data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
-    )
+    return _belongs(data, user_id, user)
