@@ -387,7 +387,19 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
         "storm",
         lambda e: f"{e['messages_sent']:,} / {e['lost']:,} / {e['doubled']:,}",
     )
+    for phase, label in (("connecting", "while connecting"), ("storm", "after the restart")):
+        row(
+            f"storm: /healthz p50 / max, s, {label}",
+            "storm",
+            lambda e, phase=phase: _health(e[f"health_{phase}"]),
+        )
     return rows
+
+
+def _health(probes: dict) -> str:
+    """A /healthz probe's figures: median and slowest answer, and the probes that failed."""
+    failed = f", {probes['failed']} failed" if probes["failed"] else ""
+    return f"{_ms(probes['p50_s'])} / {_ms(probes['max_s'])}{failed}"
 
 
 def table(results: dict) -> str:

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from bench import wsclient
+from bench.health_probe import HealthProbe
 from bench.targets import HOST
 
 # static/chat/socket.js, reproduced exactly: BACKOFF_BASE_MS, BACKOFF_CAP_MS,
@@ -506,12 +507,18 @@ async def storm(
     sending = Crowd(ports, path, senders, concurrency, seed=99)
     composer: asyncio.Task | None = None
     composed = 0
+    # /healthz asked twice a second while the clients connect, and again from the
+    # restart until everyone is back: a health check must not fail a busy server.
+    probes = {"connecting": HealthProbe(ports), "storm": HealthProbe(ports)}
+    health = {}
     try:
         began = time.monotonic()
+        probes["connecting"].start()
         answers = await asyncio.gather(*(c.open(open_timeout) for c in crowds))
         opened = sum(answer["opened"] for answer in answers)
         await sending.open(open_timeout)
         open_seconds = time.monotonic() - began
+        health["connecting"] = await probes["connecting"].stop()
         if opened < len(receivers) or not all(c.synced for c in sending.clients):
             raise RuntimeError(f"only {opened} of {len(receivers)} storm clients connected")
         log(
@@ -537,6 +544,7 @@ async def storm(
         restarted = time.monotonic()
         down = await restart()
         log(f"storm: server back after {down:.1f} s; waiting for the clients")
+        probes["storm"].start()
         deadline = time.monotonic() + back_within
         status = {"back": 0, "synced": 0}
         while time.monotonic() < deadline:
@@ -547,6 +555,7 @@ async def storm(
             if status["dropped"] and status["synced"] >= status["dropped"]:
                 break
             await asyncio.sleep(0.5)
+        health["storm"] = await probes["storm"].stop()
         await asyncio.sleep(tail_seconds)
         state["compose"] = False
         await composer
@@ -569,6 +578,8 @@ async def storm(
             await asyncio.sleep(0.5)
         reports = [await c.report() for c in crowds] + [sending.report()]
     finally:
+        for probe in probes.values():
+            await probe.stop()  # a no-op for one stopped already
         if composer is not None:
             composer.cancel()
         for crowd in crowds:
@@ -584,6 +595,7 @@ async def storm(
         len(receivers),
         len(senders),
         open_seconds,
+        health,
     )
 
 
@@ -592,7 +604,9 @@ def pace_of(rate: float) -> float:
     return 1 / rate
 
 
-def _figures(reports, restarted, down, composed, acked, missing, receivers, senders, opening):
+def _figures(
+    reports, restarted, down, composed, acked, missing, receivers, senders, opening, health
+):
     times = [t for report in reports for t in report["times"]]
     back = [b - restarted for _, b, _ in times if b is not None]
     synced = [s - restarted for _, _, s in times if s is not None]
@@ -634,4 +648,6 @@ def _figures(reports, restarted, down, composed, acked, missing, receivers, send
         "lost_messages": missing["messages"][:20],
         "missing_samples": missing["samples"],
         "doubled": sum(len(seen) > 1 for seen in ids.values()),
+        "health_connecting": health["connecting"],
+        "health_storm": health["storm"],
     }

@@ -7,11 +7,12 @@ session.
 
 import os
 
-from django.core.asgi import get_asgi_application
+from chatsite.django_app import get_django_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
-# Django must be set up before the consumers (and their models) are imported.
-django_asgi_app = get_asgi_application()
+# Django must be set up before the consumers (and their models) are imported. Its
+# middleware and views run in one worker thread per request (chatsite/django_app.py).
+django_asgi_app = get_django_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402

@@ -77,7 +77,12 @@ def _figures(scenario: str, entry: dict) -> list:
             values += [step["stalled_present"] for step in entry["steps"]]
         return values
     if scenario == "storm":
-        return [entry[figure] for figure in STORM_FIGURES]
+        # /healthz was asked while the clients connected and after the restart.
+        health = [entry[f"health_{phase}"] for phase in ("connecting", "storm")]
+        assert all(probes["probes"] > 0 for probes in health), health
+        return [entry[figure] for figure in STORM_FIGURES] + [
+            probes[figure] for probes in health for figure in ("p50_s", "max_s")
+        ]
     if scenario == "presence":
         return [entry["settled_after_s"], entry["observer_frames_per_s"], entry["opened"]]
     if scenario == "search":
