@@ -68,3 +68,34 @@ async def test_a_burst_window_is_one_batch_for_sockets_that_take_batches(setting
     assert presence.PRESENCE_BURST == "presence"
     # A socket that did not ask gets the frames one by one (a few) as before.
     assert [json.loads(text)["user"] for text in old.frames] == ["carol", "dave", "carol", "erin"]
+
+
+class _CountingLayer(InMemoryChannelLayer):
+    """The in-memory layer, noting each group it is asked to leave."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.discarded: list[str] = []
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        self.discarded.append(group)
+        await super().group_discard(group, channel)
+
+
+async def test_a_socket_dropped_by_a_stopping_server_gets_nothing_more_and_costs_no_unsubscribe():
+    layer = _CountingLayer()
+    fanout = Fanout(layer)
+    leaving, dropped, staying = _Socket("ann"), _Socket("ben"), _Socket("cat")
+    await fanout.join(leaving, {"room.general", "user.1"})
+    await fanout.join(dropped, {"room.general", "user.2"})
+    await fanout.join(staying, {"room.general"})
+    # A user leaving: the group only they were in is given back to the layer.
+    await fanout.leave(leaving, {"room.general", "user.1"})
+    assert layer.discarded == ["user.1"]
+    # A server stopping: nothing is given back (the subscriptions end with the process).
+    fanout.drop(dropped, {"room.general", "user.2"})
+    assert layer.discarded == ["user.1"]
+    for group in ("room.general", "user.2"):
+        await fanout._deliver({"type": "chat.frame", "group": group, "text": group})
+    assert dropped.frames == []
+    assert staying.frames == ["room.general"]
