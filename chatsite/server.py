@@ -48,8 +48,18 @@ def _options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def _exit_cleanly(signum: int, frame) -> None:
-    """Ends the process with status 0: a stop asked for (Ctrl+C, SIGTERM) is no failure."""
-    raise SystemExit(0)
+    """Ends the process with status 0: a stop asked for (Ctrl+C, SIGTERM) is no failure.
+
+    uvicorn calls this once it has closed every socket and finished every task. The
+    interpreter's teardown would then free, module by module, all that thousands of
+    sockets left behind: a third of a stop at 6,000 sockets (docs/performance.md),
+    with nothing in it that the operating system does not do. So the logs are
+    flushed and the process ends at once.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _serve_uvicorn(options: argparse.Namespace) -> None:
