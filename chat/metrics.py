@@ -74,6 +74,15 @@ LAYER_RECONNECTS = Counter(
     "Reconnects of this process's channel layer subscription to Redis.",
     registry=REGISTRY,
 )
+EVENT_LOOP_LAG = Histogram(
+    "chat_event_loop_lag_seconds",
+    "How late the event loop woke a task that slept (sampled every 0.25 s): "
+    "how long a ready socket, handshake or request waits for its turn.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+# How often the loop's lag is sampled: four wake-ups a second cost next to nothing.
+LAG_EVERY_SECONDS = 0.25
 RATE_LIMITED = Counter(
     "chat_rate_limited",
     "Actions refused by a rate limit, by kind "
@@ -112,6 +121,30 @@ def layer_reconnected() -> None:
     """Counts a reconnect of the channel layer's subscription."""
     LAYER_RECONNECTS.inc()
     _recent["layer_reconnects"].append(time.time())
+
+
+_lag_watches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def watch_loop_lag() -> None:
+    """Starts sampling this event loop's lag into chat_event_loop_lag_seconds, once per loop.
+
+    In a reconnect storm everything a process does waits for the loop, the health
+    probe included (docs/performance.md); this is the figure that shows it.
+    """
+    loop = asyncio.get_running_loop()
+    task = _lag_watches.get(loop)
+    if task is None or task.done():
+        _lag_watches[loop] = loop.create_task(_sample_lag_forever())
+
+
+async def _sample_lag_forever() -> None:
+    while True:
+        began = time.monotonic()
+        await asyncio.sleep(LAG_EVERY_SECONDS)
+        EVENT_LOOP_LAG.observe(max(0.0, time.monotonic() - began - LAG_EVERY_SECONDS))
 
 
 def exposition(accept: str) -> tuple[bytes, str]:

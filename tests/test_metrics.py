@@ -31,6 +31,7 @@ REQUIRED = (
     "chat_layer_reconnects_total",
     "chat_publish_seconds_count",
     "chat_rate_limited_total",
+    "chat_event_loop_lag_seconds_count",
 )
 
 
@@ -112,6 +113,22 @@ async def test_sockets_open_goes_up_and_down_with_a_socket(token, make_user, con
     assert await value("chat_sockets_open") == before + 1
     await socket.close()
     assert await value("chat_sockets_open") == before
+
+
+async def test_a_blocked_event_loop_shows_as_lag(token, make_user, connect):
+    await connect(await sync_to_async(make_user)("alice"))  # a socket starts the watch
+
+    def late(samples) -> float:
+        """Samples of the lag over half a second."""
+        within = samples["chat_event_loop_lag_seconds_bucket", (("le", "0.5"),)]
+        return samples["chat_event_loop_lag_seconds_count", ()] - within
+
+    before = late(await sync_to_async(scrape)())
+    time.sleep(1.0)  # noqa: ASYNC251 - holds the loop on purpose: the watch wakes >= 0.75 s late
+    deadline = time.monotonic() + 30
+    while late(await sync_to_async(scrape)()) == before:
+        assert time.monotonic() < deadline, "no lag over 0.5 s was recorded"
+        await asyncio.sleep(0.05)
 
 
 async def test_a_stored_message_is_counted_once(token, make_user, connect):

@@ -59,13 +59,14 @@ def set_session_check(check: SessionCheck) -> None:
 
 
 def register(socket: OpenSocket) -> None:
-    """Counts a socket as open (it has sent `hello`), and starts the session watch."""
+    """Counts a socket as open (it has sent `hello`); starts the session and loop watches."""
     _open.add(socket)
     loop = asyncio.get_running_loop()
     task = _watches.get(loop)
     if task is None or task.done():
         _watches[loop] = loop.create_task(_watch_sessions())
     metrics.keep_reporting()
+    metrics.watch_loop_lag()
 
 
 def forget(socket: OpenSocket) -> None:
