@@ -22,7 +22,7 @@ class HealthProbe:
         self.ports = list(ports)
         self.every = every
         self.timeout = timeout
-        self.seconds: list[float] = []  # each answered probe's time, 200 or not
+        self.seconds: list[float] = []  # each probe answered with 200: its time
         self.failed = 0  # no answer within `timeout`, refused, or not 200
         self._probes: set[asyncio.Task] = set()
         self._pacer: asyncio.Task | None = None

@@ -3,11 +3,11 @@
 Django's own handler runs each middleware in async mode. Django's built-in middleware
 (and most of a site's) is plain sync code, so Django moves to a worker thread and back
 for each middleware's request and response half, and again for the view: 21 moves for
-one /healthz. Each move back waits for a turn of the event loop. When thousands of
-sockets are reconnecting after a restart, that wait is long, so the health probe and
-every page took tens of seconds (docs/performance.md). Here the chain is built in
+one /healthz. Each move costs a thread hand-off, and each move back waits for a turn
+of an event loop that thousands of sockets keep busy. Here the chain is built in
 Django's sync mode and called in one move, as under WSGI. A request now crosses to a
-thread three times: the `request_started` receivers, the chain, and the response's close.
+thread three times: the `request_started` receivers, the chain, and the response's
+close; a small page costs half the CPU (docs/performance.md).
 """
 
 import django
