@@ -60,9 +60,13 @@ ENV MEDIA_ROOT=/srv/media
 
 USER chat
 
-# Listen on every interface of the container; nginx reaches it as web:8000.
+# Listen on every interface of the container; nginx reaches it as web:8000. The
+# HEALTHCHECK asks the health listener on 8001 (chatsite/health_listener.py): it
+# answers from a thread of its own while a crowd of reconnecting sockets waits on
+# 8000, and fails when the server's event loop is stuck.
 ENV HOST=0.0.0.0 \
-    PORT=8000
+    PORT=8000 \
+    CHAT_HEALTH_PORT=8001
 EXPOSE 8000
 
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \

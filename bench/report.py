@@ -393,11 +393,18 @@ def _rows(results: dict) -> list[tuple[str, list[str]]]:
             "storm",
             lambda e, phase=phase: _health(e[f"health_{phase}"]),
         )
+        row(
+            f"storm: health port p50 / max, s, {label}",
+            "storm",
+            lambda e, phase=phase: _health(e.get(f"health_own_{phase}")),
+        )
     return rows
 
 
-def _health(probes: dict) -> str:
+def _health(probes: dict | None) -> str:
     """A /healthz probe's figures: median and slowest answer, and the probes that failed."""
+    if probes is None:
+        return "n/a"
     failed = f", {probes['failed']} failed" if probes["failed"] else ""
     return f"{_ms(probes['p50_s'])} / {_ms(probes['max_s'])}{failed}"
 

@@ -1629,6 +1629,7 @@ async def storm(target: Target, run: Run) -> dict:
         receivers=receivers,
         senders=senders,
         restart=lambda: asyncio.to_thread(target.restart),
+        health_ports=target.health_ports,
         processes=processes if sizes.storm_processes else 0,
         concurrency=32,
         send_rate=sizes.storm_send_rate,

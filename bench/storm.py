@@ -479,6 +479,7 @@ async def storm(
     receivers: Sequence[dict],
     senders: Sequence[dict],
     restart: Callable[[], Awaitable[float]],
+    health_ports: Sequence[int] = (),
     processes: int = 0,
     concurrency: int = 32,
     send_rate: float = 2.0,
@@ -492,7 +493,8 @@ async def storm(
 
     `receivers` and `senders` are handshake headers (one logged-in page each), spread
     over `ports`; `restart` restarts the server(s) and returns how long they were
-    down. With `processes` 0 the receivers live in this process, else in that many
+    down. `health_ports` are the servers' health listeners, probed beside /healthz on
+    `ports`. With `processes` 0 the receivers live in this process, else in that many
     load-generator processes. The senders compose `send_rate` messages a second
     from before the restart until `tail_seconds` after every receiver is caught up.
     """
@@ -509,16 +511,24 @@ async def storm(
     composed = 0
     # /healthz asked twice a second while the clients connect, and again from the
     # restart until everyone is back: a health check must not fail a busy server.
+    # The health listeners, on ports of their own, are asked the same way.
     probes = {"connecting": HealthProbe(ports), "storm": HealthProbe(ports)}
-    health = {}
+    if health_ports:
+        probes["own_connecting"] = HealthProbe(health_ports)
+        probes["own_storm"] = HealthProbe(health_ports)
+    health = dict.fromkeys(("own_connecting", "own_storm"))
     try:
         began = time.monotonic()
-        probes["connecting"].start()
+        for phase in ("connecting", "own_connecting"):
+            if phase in probes:
+                probes[phase].start()
         answers = await asyncio.gather(*(c.open(open_timeout) for c in crowds))
         opened = sum(answer["opened"] for answer in answers)
         await sending.open(open_timeout)
         open_seconds = time.monotonic() - began
-        health["connecting"] = await probes["connecting"].stop()
+        for phase in ("connecting", "own_connecting"):
+            if phase in probes:
+                health[phase] = await probes[phase].stop()
         if opened < len(receivers) or not all(c.synced for c in sending.clients):
             raise RuntimeError(f"only {opened} of {len(receivers)} storm clients connected")
         log(
@@ -544,7 +554,9 @@ async def storm(
         restarted = time.monotonic()
         down = await restart()
         log(f"storm: server back after {down:.1f} s; waiting for the clients")
-        probes["storm"].start()
+        for phase in ("storm", "own_storm"):
+            if phase in probes:
+                probes[phase].start()
         deadline = time.monotonic() + back_within
         status = {"back": 0, "synced": 0}
         while time.monotonic() < deadline:
@@ -555,7 +567,9 @@ async def storm(
             if status["dropped"] and status["synced"] >= status["dropped"]:
                 break
             await asyncio.sleep(0.5)
-        health["storm"] = await probes["storm"].stop()
+        for phase in ("storm", "own_storm"):
+            if phase in probes:
+                health[phase] = await probes[phase].stop()
         await asyncio.sleep(tail_seconds)
         state["compose"] = False
         await composer
@@ -650,4 +664,7 @@ def _figures(
         "doubled": sum(len(seen) > 1 for seen in ids.values()),
         "health_connecting": health["connecting"],
         "health_storm": health["storm"],
+        # None without health listeners.
+        "health_own_connecting": health["own_connecting"],
+        "health_own_storm": health["own_storm"],
     }

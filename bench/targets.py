@@ -202,6 +202,8 @@ class Target:
     # Every server process and its port (the first are `server` and `port`).
     servers: list[Process] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
+    # Site only: each process's health listener, in the order of `ports`.
+    health_ports: list[int] = field(default_factory=list)
     # How long the last restart took to stop the processes (SIGTERM until gone).
     stop_seconds: float | None = None
 
@@ -342,13 +344,15 @@ def site(
             searchable = json.loads(_django(argv, env))
             log(f"{name}: searchable messages stored in {searchable['seconds']} s")
         servers = []
+        # Each process's health listener (chatsite/health_listener.py), probed in the
+        # storm beside /healthz on the site's port.
+        health_ports = [free_port() for _ in ports]
         try:
             for number, each_port in enumerate(ports):
                 process_name = name if number == 0 else f"{name}-{number + 1}"
                 argv = [sys.executable, "-m", "chatsite.server"]
-                servers.append(
-                    Process(process_name, argv, {**env, "PORT": str(each_port)}, workdir)
-                )
+                ports_env = {"PORT": str(each_port), "CHAT_HEALTH_PORT": str(health_ports[number])}
+                servers.append(Process(process_name, argv, {**env, **ports_env}, workdir))
             for each_port, server in zip(ports, servers, strict=True):
                 _wait_for_health(each_port, server)
             shown = f"{processes} processes of " if processes > 1 else ""
@@ -360,6 +364,7 @@ def site(
                 server=servers[0],
                 servers=servers,
                 ports=ports,
+                health_ports=health_ports,
                 scenarios=(
                     COMMON + SITE_ONLY
                     if name == "site"

@@ -123,6 +123,9 @@ def layer_reconnected() -> None:
     _recent["layer_reconnects"].append(time.time())
 
 
+# When each loop's sampler last ran, read by the health listener's thread. A plain
+# dict, copied whole by that thread; a sampler that ends takes its loop out.
+_loop_woke_at: dict[asyncio.AbstractEventLoop, float] = {}
 _lag_watches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
     weakref.WeakKeyDictionary()
 )
@@ -141,10 +144,23 @@ def watch_loop_lag() -> None:
 
 
 async def _sample_lag_forever() -> None:
-    while True:
-        began = time.monotonic()
-        await asyncio.sleep(LAG_EVERY_SECONDS)
-        EVENT_LOOP_LAG.observe(max(0.0, time.monotonic() - began - LAG_EVERY_SECONDS))
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            began = _loop_woke_at[loop] = time.monotonic()
+            await asyncio.sleep(LAG_EVERY_SECONDS)
+            EVENT_LOOP_LAG.observe(max(0.0, time.monotonic() - began - LAG_EVERY_SECONDS))
+    finally:
+        _loop_woke_at.pop(loop, None)
+
+
+def loop_silent_seconds() -> float | None:
+    """Seconds since a running event loop last ran its lag sampler, the longest of them
+    (None while no running loop has one): a loop that stopped taking turns shows here
+    while it is stuck, not after."""
+    now = time.monotonic()
+    silences = [now - woke for loop, woke in list(_loop_woke_at.items()) if loop.is_running()]
+    return max(silences, default=None)
 
 
 def exposition(accept: str) -> tuple[bytes, str]:

@@ -10,15 +10,14 @@ from axes.helpers import get_client_ip_address, get_client_username, get_cool_of
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from chat import health
 from chat.forms import SignupForm
-from chat.health import redis_status
 from chat.ratelimit import signup_rate_check
 
 logger = logging.getLogger(__name__)
@@ -93,13 +92,5 @@ def _wait_text(seconds: float) -> str:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """Reports whether the database and Redis answer; 503 names the failing part."""
-    report = {"status": "ok", "database": "ok", "redis": redis_status(settings.REDIS_URL)}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError as exc:
-        report["database"] = f"error: {exc.__class__.__name__}"
-    if report["database"] != "ok" or report["redis"] not in ("ok", "off"):
-        report["status"] = "error"
-        return JsonResponse(report, status=503)
-    return JsonResponse(report)
+    status, report = health.report()
+    return JsonResponse(report, status=status)

@@ -67,10 +67,17 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
     from django.conf import settings
     from uvicorn.main import STARTUP_FAILURE
 
+    from chat import metrics
     from chat.realtime import sockets
 
     class ChatServer(uvicorn.Server):
         """uvicorn's server, telling the site that it stops before it closes the sockets."""
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            # From the first turn on, not from the first socket: the health listener
+            # judges the loop by this sampler.
+            metrics.watch_loop_lag()
 
         def handle_exit(self, sig, frame) -> None:
             # The sockets closed next (1012) are handed off, not said goodbye to: their
@@ -125,6 +132,8 @@ def _serve_daphne(options: argparse.Namespace, rest: list[str]) -> None:
     from daphne.server import Server
     from twisted.internet import reactor
 
+    from chat import metrics
+
     class ChatServer(Server):
         """daphne's server with frames over the contract's limit closed with 1009."""
 
@@ -141,6 +150,8 @@ def _serve_daphne(options: argparse.Namespace, rest: list[str]) -> None:
         def _close_politely(self) -> None:
             self.ws_factory.setProtocolOptions(failByDrop=False)
             self.ws_factory.protocol = _limit_incoming_only(self.ws_factory.protocol)
+            # On the next turn, inside the running asyncio loop (see uvicorn's startup).
+            reactor.callLater(0, metrics.watch_loop_lag)
 
     class ChatCommandLine(CommandLineInterface):
         server_class = ChatServer
@@ -187,6 +198,10 @@ def main(argv: list[str]) -> None:
     # which keeps its pauses out of message latency.
     __import__("chatsite.asgi")
     gc.freeze()
+    # Before the site's port: a probe of an unready server gets "starting", not silence.
+    from chatsite import health_listener
+
+    health_listener.start_from_settings(os.environ.get("HOST", "127.0.0.1"))
     if options.server == "uvicorn":
         _serve_uvicorn(options)
     else:

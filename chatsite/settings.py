@@ -226,6 +226,16 @@ CHAT_MAX_HANDSHAKES = (
     if env.str("CHAT_MAX_HANDSHAKES", default="").strip().lower() == "off"
     else _int("CHAT_MAX_HANDSHAKES", 500, minimum=1)
 )
+# A plain HTTP listener for health probes alone, on its own port and thread
+# (chatsite/health_listener.py): /healthz on the site's port waits in line with
+# every socket of a reconnect storm. 0: none.
+CHAT_HEALTH_PORT = _int("CHAT_HEALTH_PORT", 0)
+if CHAT_HEALTH_PORT > 65535:
+    raise ImproperlyConfigured(f"CHAT_HEALTH_PORT must be a TCP port; got {CHAT_HEALTH_PORT}")
+# The health listener reports the server unhealthy once its event loop has not
+# taken a turn for this long (a storm delays turns by seconds; a stuck loop never
+# comes back).
+CHAT_HEALTH_LOOP_STALL_SECONDS = _float("CHAT_HEALTH_LOOP_STALL_SECONDS", 15.0, minimum=0.5)
 # Presence changes are gathered this long, then sent as frames or one `users` list.
 CHAT_PRESENCE_WINDOW_SECONDS = _float("CHAT_PRESENCE_WINDOW_SECONDS", 0.25, minimum=0.0)
 # At most about this many presence frames a second per process: with more sockets

@@ -77,8 +77,10 @@ def _figures(scenario: str, entry: dict) -> list:
             values += [step["stalled_present"] for step in entry["steps"]]
         return values
     if scenario == "storm":
-        # /healthz was asked while the clients connected and after the restart.
-        health = [entry[f"health_{phase}"] for phase in ("connecting", "storm")]
+        # /healthz was asked while the clients connected and after the restart, on the
+        # site's port and on each process's health listener.
+        phases = ("connecting", "storm", "own_connecting", "own_storm")
+        health = [entry[f"health_{phase}"] for phase in phases]
         assert all(probes["probes"] > 0 for probes in health), health
         return [entry[figure] for figure in STORM_FIGURES] + [
             probes[figure] for probes in health for figure in ("p50_s", "max_s")

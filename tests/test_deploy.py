@@ -234,6 +234,8 @@ def test_image_runs_the_server_unprivileged_with_a_healthcheck():
     assert by_name["USER"] == ["chat"]
     assert json.loads(by_name["CMD"][-1]) == ["python", "-m", "chatsite.server", *SERVER_ARGS]
     assert "deploy/healthcheck.py" in by_name["HEALTHCHECK"][-1]
+    # The healthcheck asks the health listener, which a storm on PORT does not delay.
+    assert any("CHAT_HEALTH_PORT=8001" in env.split() for env in by_name["ENV"])
     assert any("pip install '.[s3]'" in run for run in by_name["RUN"])
     # The media volume's mount point belongs to the user that writes uploads there.
     assert any(

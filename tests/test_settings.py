@@ -133,6 +133,9 @@ def test_debug_is_off_by_default():
         ("REDIS_URL", "localhost:6379"),
         ("CHAT_MAX_SOCKETS", "0"),
         ("CHAT_MAX_SOCKETS", "ten"),
+        ("CHAT_HEALTH_PORT", "70000"),
+        ("CHAT_HEALTH_PORT", "-1"),
+        ("CHAT_HEALTH_LOOP_STALL_SECONDS", "0.1"),
     ],
 )
 def test_bad_value_stops_start_up_naming_the_variable(name, value):
