@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from chat import groups
 from chat.db import db_call
-from chat.last_seen import last_seen_record, last_seen_touch
+from chat.last_seen import last_seen_record_many, last_seen_touch
 from chat.protocol import (
     AWAY,
     OFFLINE,
@@ -575,6 +575,8 @@ _store: PresenceStore | None = None
 _listener: Listener | None = None
 _keeper: asyncio.Task | None = None
 _hand_offs: "Rounds[tuple[str, str]] | None" = None
+# Users going offline, each with the time to record and the future of its answer.
+_last_seen_rounds: "Rounds[tuple[str, datetime, asyncio.Future]] | None" = None
 
 
 def on_presence_change(listener: Listener) -> None:
@@ -600,7 +602,7 @@ def get_presence() -> PresenceStore:
 
 def reset_presence() -> None:
     """Drops the store, so the next `get_presence()` starts empty (tests, reconfiguration)."""
-    global _store, _keeper, _hand_offs
+    global _store, _keeper, _hand_offs, _last_seen_rounds
     tasks = [_keeper]
     if isinstance(_store, RedisPresence):
         tasks.append(_store._maintenance)
@@ -612,6 +614,7 @@ def reset_presence() -> None:
     _store = None
     _keeper = None
     _hand_offs = None
+    _last_seen_rounds = None
 
 
 # --- Last seen -------------------------------------------------------------------
@@ -639,13 +642,27 @@ async def _touch_last_seen() -> None:
 
 
 async def _record_last_seen(user: str, at: datetime) -> datetime:
-    """Records when a user going offline was last seen; the time to announce."""
+    """Records when a user going offline was last seen; the time to announce.
+
+    Users going offline together share one write (`_last_seen_round`).
+    """
+    global _last_seen_rounds
+    if _last_seen_rounds is None:
+        _last_seen_rounds = Rounds(_last_seen_round)
+    recorded = asyncio.get_running_loop().create_future()
     try:
-        return await db_call(last_seen_record)(username=user, at=at)
+        await _last_seen_rounds.submit([(user, at, recorded)])
     except DatabaseError as exc:
         # The announcement matters more than the record: the next one catches up.
         logger.warning("last seen not recorded: %s", exc.__class__.__name__)
         return at
+    return recorded.result()
+
+
+async def _last_seen_round(items: list[tuple[str, datetime, asyncio.Future]]) -> None:
+    recorded = await db_call(last_seen_record_many)(seen=[(user, at) for user, at, _ in items])
+    for user, at, answer in items:
+        answer.set_result(recorded.get(user, at))
 
 
 # --- Announcements -------------------------------------------------------------

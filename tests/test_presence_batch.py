@@ -12,6 +12,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from chat.models import LastSeen
+from chat.protocol import format_time
 from chat.realtime.fanout import burst_window
 from tests.conftest import HOST, ORIGIN, Socket, login_client
 
@@ -54,10 +56,13 @@ class _Observer:
         self.frames = 0
         self.chars = 0
         self.kinds: set[str] = set()
+        self.last_seen: dict[str, str | None] = {}  # as announced, for those gone offline
 
     def _apply(self, change: dict) -> None:
         assert change["type"] == "presence", change
         (self.online.add if change["online"] else self.online.discard)(change["user"])
+        if not change["online"]:
+            self.last_seen[change["user"]] = change["last_seen"]
 
     async def until(self, online: set[str]) -> None:
         """Receives frames until the online list is `online`."""
@@ -71,6 +76,7 @@ class _Observer:
                 self.online |= set(frame["online"]) | set(frame["away"])
                 self.online -= set(frame["offline"])
                 assert set(frame["last_seen"]) == set(frame["offline"]), frame
+                self.last_seen.update(frame["last_seen"])
             elif frame["type"] == "users":
                 self.online = set(frame["online"])
             else:
@@ -82,6 +88,29 @@ async def _storm(make_user, connect, names: list[str]) -> list:
     users = [await sync_to_async(make_user)(name) for name in names]
     clients = [await sync_to_async(login_client)(user) for user in users]
     return await asyncio.gather(*(connect(client=client) for client in clients))
+
+
+async def test_a_crowd_leaving_at_once_is_announced_with_the_times_recorded_for_it(
+    batched, connect, make_user, settings
+):
+    settings.CHAT_PRESENCE_WINDOW_SECONDS = 1
+    observer = _Observer(await batched(await sync_to_async(make_user)("ann")))
+    names = [f"guest{n}" for n in range(12)]
+    arrivals = await _storm(make_user, connect, names)
+    await observer.until({"ann", *names})
+
+    # They go offline together, so their last-seen times are written together; each
+    # is announced with the time stored for that user.
+    await asyncio.gather(*(socket.close() for socket in arrivals))
+    await observer.until({"ann"})
+    stored = await sync_to_async(
+        lambda: {
+            user: format_time(at)
+            for user, at in LastSeen.objects.values_list("user__username", "last_seen")
+        }
+    )()
+    assert observer.last_seen == stored
+    assert set(stored) == set(names)
 
 
 async def test_a_storm_of_arrivals_costs_each_socket_a_few_batches(
