@@ -84,3 +84,23 @@ def test_storm_over_two_processes_loses_and_doubles_nothing(database, storm_redi
     assert figures["messages_sent"] > 0
     assert figures["messages_acked"] == figures["messages_sent"]
     assert (figures["lost"], figures["missing_copies"], figures["doubled"]) == (0, 0, 0), figures
+
+
+def test_the_crowd_reads_a_hello_without_its_lists_of_names():
+    from chat.protocol import encode, encode_hello, hello_frame
+
+    frame = hello_frame(
+        user="ann",
+        online=["ann", "ben"],
+        rooms=["general"],
+        direct=["ben"],
+        last_id=5,
+        rev=7,
+        unread=[],
+        staff=False,
+        away=["cat"],
+    )
+    head = storm._hello_head(encode_hello(frame).encode())
+    assert head == {key: value for key, value in frame.items() if key not in ("online", "away")}
+    # Laid out otherwise (the lists first), the whole frame is read.
+    assert storm._hello_head(encode(frame).encode())["rev"] == 7
