@@ -10,6 +10,7 @@ import pytest
 from chat.client.connection import (
     BACKOFF_CAP_SECONDS,
     RESTART_DELAY_SECONDS,
+    Connection,
     backoff_delay,
     reconnect_delay,
 )
@@ -149,6 +150,34 @@ def test_online_list_changes_are_told_apart():
     assert not state.set_presence("bob", True)
 
 
+def test_a_presence_batch_changes_only_those_it_names_and_never_me():
+    state = ChatState(me="alice", online=["alice", "bob", "carol"])
+    changes = state.apply_presence_batch(
+        {
+            "type": "presence_batch",
+            "online": ["dave", "bob"],  # bob was online already
+            "away": ["erin"],  # away is still online
+            "offline": ["carol", "alice"],  # a batch may name me: I stay online
+            "last_seen": {"carol": None, "alice": None},
+        }
+    )
+    assert changes == [("dave", True), ("erin", True), ("carol", False)]
+    assert state.online == ["alice", "bob", "dave", "erin"]
+
+
+async def test_the_connection_tells_each_change_of_a_presence_batch():
+    told = []
+    connection = Connection(
+        session=Session(server="http://127.0.0.1:8000", user="alice", password="p"),
+        emit=told.append,
+    )
+    connection.state.me = "alice"
+    await connection._handlers["presence_batch"](
+        {"type": "presence_batch", "online": ["bob"], "away": [], "offline": ["carol"]}
+    )
+    assert told == [PresenceEvent("bob", True)]  # carol was not online: nothing to tell
+
+
 # ---- connection and session -------------------------------------------------------------------
 
 
@@ -162,10 +191,10 @@ def test_backoff_has_full_jitter_under_a_doubling_capped_ceiling():
 
 def test_the_socket_address_and_origin_follow_the_server_address():
     plain = Session(server="http://127.0.0.1:8000/", user="a", password="p")
-    assert plain.socket_url == "ws://127.0.0.1:8000/ws/chat/"
+    assert plain.socket_url == "ws://127.0.0.1:8000/ws/chat/?presence=batch"
     assert plain.origin == "http://127.0.0.1:8000"
     secure = Session(server="https://chat.example.com", user="a", password="p")
-    assert secure.socket_url == "wss://chat.example.com/ws/chat/"
+    assert secure.socket_url == "wss://chat.example.com/ws/chat/?presence=batch"
     assert secure.origin == "https://chat.example.com"
     with pytest.raises(ValueError):
         Session(server="chat.example.com", user="a", password="p")

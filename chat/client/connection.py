@@ -119,6 +119,7 @@ class Connection:
             "sync": self._on_sync,
             "presence": self._on_presence,
             "users": self._on_users,
+            "presence_batch": self._on_presence_batch,
             "rooms": self._on_rooms,
             "error": self._on_error,
         }
@@ -350,6 +351,11 @@ class Connection:
         if not isinstance(user, str) or not isinstance(online, bool) or user == self.state.me:
             return
         if self.state.set_presence(user, online):
+            self.emit(PresenceEvent(user, online))
+
+    async def _on_presence_batch(self, frame: dict) -> None:
+        # A window's changes in one frame (the socket asks for them, as the page does).
+        for user, online in self.state.apply_presence_batch(frame):
             self.emit(PresenceEvent(user, online))
 
     async def _on_users(self, frame: dict) -> None:

@@ -41,7 +41,9 @@ class Session:
         self.base = f"{parts.scheme}://{parts.netloc}{path}"
         self.origin = f"{parts.scheme}://{parts.netloc}"
         ws_scheme = "wss" if parts.scheme == "https" else "ws"
-        self.socket_url = f"{ws_scheme}://{parts.netloc}{path}{SOCKET_PATH}"
+        # Presence bursts as batches of changes, as the page asks (static/chat/presence.js):
+        # not the whole online list to every socket for every burst.
+        self.socket_url = f"{ws_scheme}://{parts.netloc}{path}{SOCKET_PATH}?presence=batch"
         self.user = user
         self._password = password
         self.jar = http.cookiejar.CookieJar()

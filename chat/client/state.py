@@ -62,6 +62,16 @@ class ChatState:
         went = sorted(user for user in before - set(self.online) if user != self.me)
         return came, went
 
+    def apply_presence_batch(self, frame: dict) -> list[tuple[str, bool]]:
+        """Applies a `presence_batch` (each named user's final status in a window);
+        returns the users whose online state changed, others than me, as (user, online)."""
+        changes = []
+        for key, online in (("online", True), ("away", True), ("offline", False)):
+            for user in _names(frame.get(key), []):
+                if user != self.me and self.set_presence(user, online):
+                    changes.append((user, online))
+        return changes
+
     def set_presence(self, user: str, online: bool) -> bool:
         """Records one user's presence; returns whether it changed."""
         if (user in self.online) == online:
