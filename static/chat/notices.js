@@ -45,9 +45,18 @@ export function notificationOf(message, me) {
   return {
     key,
     title: kind === 'room' ? interpolate(gettext('%(user)s in #%(room)s'), { user: message.from, room: name }, true) : String(message.from),
-    body: truncate(typeof message.body === 'string' ? message.body : ''),
+    body: notificationBody(message),
     tag: `chat:${key}`,
   };
+}
+
+/** What a notification says of a message: its text, or, for files sent without a word, their names. */
+export function notificationBody(message) {
+  const text = typeof message.body === 'string' ? message.body : '';
+  const files = Array.isArray(message.attachments) ? message.attachments : [];
+  if (text.trim() !== '' || files.length === 0) return truncate(text);
+  const names = files.map((file) => (file && typeof file.name === 'string' && file.name !== '' ? file.name : gettext('file')));
+  return truncate(`📎 ${names.join(', ')}`);
 }
 
 /**

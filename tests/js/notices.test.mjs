@@ -65,6 +65,15 @@ test('a notification names the sender and the room, or only the sender of a dire
   assert.deepEqual(notificationOf(direct, ME), { key: dmKey('alice'), title: 'alice', body: 'hello', tag: 'chat:dm:alice' });
 });
 
+test('files sent without a word are named in the notification', () => {
+  const files = [{ id: 'a', name: 'beach.jpg' }, { id: 'b', name: 'report.pdf' }];
+  assert.equal(notificationOf(message({ body: '', attachments: files }), ME).body, '📎 beach.jpg, report.pdf');
+  assert.equal(notificationOf(message({ body: '', attachments: [{ id: 'c' }] }), ME).body, '📎 file');
+  // With words, the words are what it says; with neither, it says nothing.
+  assert.equal(notificationOf(message({ body: 'look', attachments: files }), ME).body, 'look');
+  assert.equal(notificationOf(message({ body: '', attachments: [] }), ME).body, '');
+});
+
 test('a long body is cut to about 120 characters, counted as characters', () => {
   const long = 'ж'.repeat(200);
   const cut = notificationOf(message({ body: long }), ME).body;
