@@ -11,12 +11,17 @@ limit a handshake is refused before any of that work: with HTTP 503 and
 and tries again after its back-off with jitter, the terminal client likewise, and
 the server keeps working at its best rate.
 
+Under uvicorn the server takes connections off its listening socket only while
+`room()` leaves room for them (chatsite/accept.py), so the rest wait in the kernel's
+queue instead, and a refusal here is for the few that slip past.
+
 The slot is given back when the socket is accepted or refused: the consumer calls
 `handshake_done(scope)`, and the end of the connection gives it back in any case.
 The outgoing `send` is passed on untouched, so frames keep the server's own path.
 """
 
 import logging
+import weakref
 
 from django.conf import settings
 
@@ -27,6 +32,19 @@ logger = logging.getLogger(__name__)
 _DONE = "chat.handshake_done"
 # How long a refused client is asked to wait, in seconds (clients add their jitter).
 RETRY_AFTER_SECONDS = 1
+
+
+# Every limit of this process (one, in the server): the limit is per process.
+_limits: "weakref.WeakSet[HandshakeLimit]" = weakref.WeakSet()
+
+
+def room() -> int | None:
+    """How many more handshakes this process may start now (None: no limit); the
+    server takes no more connections off its queue than this (chatsite/accept.py)."""
+    limit = settings.CHAT_MAX_HANDSHAKES
+    if limit is None:
+        return None
+    return max(0, limit - sum(each.under_way for each in _limits))
 
 
 def handshake_done(scope) -> None:
@@ -42,6 +60,7 @@ class HandshakeLimit:
     def __init__(self, app) -> None:
         self.app = app
         self.under_way = 0
+        _limits.add(self)
 
     async def __call__(self, scope, receive, send):
         """Runs the application for a handshake with a free slot; refuses it otherwise."""

@@ -14,6 +14,8 @@ websocket layer drop the connection instead (the client sees 1006), unless
 """
 
 import argparse
+import asyncio
+import functools
 import gc
 import logging
 import os
@@ -69,6 +71,7 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
 
     from chat import metrics
     from chat.realtime import sockets
+    from chatsite import accept
 
     class ChatServer(uvicorn.Server):
         """uvicorn's server, telling the site that it stops before it closes the sockets."""
@@ -78,6 +81,20 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
             # From the first turn on, not from the first socket: the health listener
             # judges the loop by this sampler.
             metrics.watch_loop_lag()
+            # Connections taken in batches within the handshake limit, not one a turn
+            # (chatsite/accept.py), for the protocols uvicorn makes for its own.
+            protocol = functools.partial(
+                self.config.http_protocol_class,
+                config=self.config,
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
+            )
+            self.acceptors = accept.take_over(asyncio.get_running_loop(), self.servers, protocol)
+
+        async def shutdown(self, sockets=None) -> None:
+            for acceptor in getattr(self, "acceptors", ()):
+                acceptor.stop()
+            await super().shutdown(sockets)
 
         def handle_exit(self, sig, frame) -> None:
             # The sockets closed next (1012) are handed off, not said goodbye to: their
