@@ -18,7 +18,7 @@ from chat import metrics
 from chatsite import health_listener
 from tests.server import ROOT, ServerProcess, free_port
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 HEALTHCHECK = ROOT / "deploy" / "healthcheck.py"
 
 
