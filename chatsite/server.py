@@ -74,7 +74,9 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
     from chatsite import accept
 
     class ChatServer(uvicorn.Server):
-        """uvicorn's server, telling the site that it stops before it closes the sockets."""
+        """uvicorn's server, which takes connections in batches (chatsite/accept.py),
+        samples its loop's lag from the start, and tells the site that it stops
+        before it closes the sockets."""
 
         async def startup(self, sockets=None) -> None:
             await super().startup(sockets)
