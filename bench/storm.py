@@ -537,18 +537,25 @@ async def storm(
         probes["own_connecting"] = HealthProbe(health_ports)
         probes["own_storm"] = HealthProbe(health_ports)
     health = dict.fromkeys(("own_connecting", "own_storm"))
+
+    def start_probes(stage: str) -> None:
+        for phase, probe in probes.items():
+            if phase.endswith(stage):  # "storm" and "own_storm", say
+                probe.start()
+
+    async def stop_probes(stage: str) -> None:
+        for phase, probe in probes.items():
+            if phase.endswith(stage):
+                health[phase] = await probe.stop()
+
     try:
         began = time.monotonic()
-        for phase in ("connecting", "own_connecting"):
-            if phase in probes:
-                probes[phase].start()
+        start_probes("connecting")
         answers = await asyncio.gather(*(c.open(open_timeout) for c in crowds))
         opened = sum(answer["opened"] for answer in answers)
         await sending.open(open_timeout)
         open_seconds = time.monotonic() - began
-        for phase in ("connecting", "own_connecting"):
-            if phase in probes:
-                health[phase] = await probes[phase].stop()
+        await stop_probes("connecting")
         if opened < len(receivers) or not all(c.synced for c in sending.clients):
             raise RuntimeError(f"only {opened} of {len(receivers)} storm clients connected")
         log(
@@ -574,9 +581,7 @@ async def storm(
         restarted = time.monotonic()
         down = await restart()
         log(f"storm: server back after {down:.1f} s; waiting for the clients")
-        for phase in ("storm", "own_storm"):
-            if phase in probes:
-                probes[phase].start()
+        start_probes("storm")
         deadline = time.monotonic() + back_within
         status = {"back": 0, "synced": 0}
         while time.monotonic() < deadline:
@@ -587,9 +592,7 @@ async def storm(
             if status["dropped"] and status["synced"] >= status["dropped"]:
                 break
             await asyncio.sleep(0.5)
-        for phase in ("storm", "own_storm"):
-            if phase in probes:
-                health[phase] = await probes[phase].stop()
+        await stop_probes("storm")
         await asyncio.sleep(tail_seconds)
         state["compose"] = False
         await composer
