@@ -10,7 +10,8 @@ measured side by side in `make bench`, it spends less CPU per frame than daphne
 
 Both close a frame over 64 KiB with 1009; daphne's own size limit makes its
 websocket layer drop the connection instead (the client sees 1006), unless
-"fail by drop" is switched off, which this module does.
+"fail by drop" is switched off, which this module does. Both then end the
+connection with FIN, not a reset (chatsite/websocket_protocol.py says why).
 """
 
 import argparse
@@ -72,6 +73,7 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
     from chat import metrics
     from chat.realtime import sockets
     from chatsite import accept
+    from chatsite.websocket_protocol import OrderlyCloseProtocol
 
     class ChatServer(uvicorn.Server):
         """uvicorn's server, which takes connections in batches (chatsite/accept.py),
@@ -118,7 +120,9 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
         port=int(os.environ.get("PORT", "8000")),
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        # uvicorn's sans-I/O websockets protocol, closing in order after a refused
+        # frame, so that a proxy passes the close code on (chatsite/websocket_protocol.py).
+        ws=OrderlyCloseProtocol,
         ws_max_size=MAX_FRAME_BYTES,
         ws_ping_interval=options.ping_interval,
         ws_ping_timeout=options.ping_timeout,
@@ -168,7 +172,7 @@ def _serve_daphne(options: argparse.Namespace, rest: list[str]) -> None:
 
         def _close_politely(self) -> None:
             self.ws_factory.setProtocolOptions(failByDrop=False)
-            self.ws_factory.protocol = _limit_incoming_only(self.ws_factory.protocol)
+            self.ws_factory.protocol = _daphne_protocol(self.ws_factory.protocol)
             # On the next turn, inside the running asyncio loop (see uvicorn's startup).
             reactor.callLater(0, metrics.watch_loop_lag)
 
@@ -187,14 +191,18 @@ def _serve_daphne(options: argparse.Namespace, rest: list[str]) -> None:
     ChatCommandLine().run([*argv, APPLICATION])
 
 
-def _limit_incoming_only(protocol_class: type) -> type:
-    """daphne's websocket protocol with the message size limit on received frames only.
+def _daphne_protocol(protocol_class: type) -> type:
+    """daphne's websocket protocol, with the size limit on received frames only and
+    a closing handshake that ends with FIN.
 
     autobahn applies `maxMessagePayloadSize` to what the server sends too, which
-    would end every socket asked for a history page of long messages.
+    would end every socket asked for a history page of long messages. And once a
+    closing handshake the server started is complete, autobahn aborts the
+    connection (a reset) where closing it says the same: a proxy in front logs
+    each reset as an error (chatsite/websocket_protocol.py tells more).
     """
 
-    class IncomingLimitOnly(protocol_class):
+    class ChatProtocol(protocol_class):
         def sendMessage(self, *args, **kwargs):
             limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
             try:
@@ -202,7 +210,11 @@ def _limit_incoming_only(protocol_class: type) -> type:
             finally:
                 self.maxMessagePayloadSize = limit
 
-    return IncomingLimitOnly
+        def dropConnection(self, abort: bool = False) -> None:
+            # wasClean: both close frames went; nothing is left that a reset would cut.
+            super().dropConnection(abort=abort and not self.wasClean)
+
+    return ChatProtocol
 
 
 def main(argv: list[str]) -> None:

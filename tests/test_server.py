@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 
@@ -16,7 +17,7 @@ import pytest
 import websockets
 
 from tests.conftest import REDIS_MODE
-from tests.server import ROOT, Browser, ServerProcess, base_env
+from tests.server import ROOT, Browser, ServerProcess, base_env, raw_chat_socket
 
 pytestmark = pytest.mark.server
 
@@ -182,6 +183,65 @@ def test_frame_over_64_kib_closes_with_1009(server):
             return closed.value.rcvd.code if closed.value.rcvd else None
 
     assert asyncio.run(attempt()) == 1009
+
+
+def _recv_exactly(raw: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = raw.recv(count - len(data))
+        assert chunk, f"the server closed after {len(data)} of {count} bytes"
+        data += chunk
+    return data
+
+
+def _server_frame(raw: socket.socket) -> tuple[int, bytes]:
+    """Reads one (unmasked) frame the server sent; returns its opcode and payload."""
+    first, second = _recv_exactly(raw, 2)
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(_recv_exactly(raw, 2), "big")
+    elif length == 127:
+        length = int.from_bytes(_recv_exactly(raw, 8), "big")
+    return first & 0x0F, _recv_exactly(raw, length)
+
+
+def _tcp_state(raw: socket.socket) -> int:
+    """The socket's TCP state (Linux's tcp_info.tcpi_state; 7 is CLOSE)."""
+    return raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def _masked(payload: bytes, mask: bytes) -> bytes:
+    """The payload as a client sends it (RFC 6455, 5.3)."""
+    return bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+
+
+def test_a_refused_frame_closes_in_order_while_the_client_is_still_sending(server):
+    """The rest of a refused frame is read and dropped, not answered with a reset.
+
+    A reset (a socket closed with bytes unread) lets a proxy in between drop the
+    connection before it passed the 1009 on (tests/test_deploy.py).
+    """
+    session = Browser(server.url).signup(_name("big"))
+    raw = raw_chat_socket(server, session)
+    with contextlib.closing(raw):
+        # A text frame of 64 KiB + 1 bytes: its head and a first slice.
+        size, mask = 64 * 1024 + 1, os.urandom(4)
+        payload = _masked(b"x" * size, mask)
+        raw.sendall(bytes([0x81, 0x80 | 127]) + size.to_bytes(8, "big") + mask + payload[:100])
+        while (frame := _server_frame(raw))[0] != 0x8:
+            pass  # the hello and what follows it
+        assert int.from_bytes(frame[1][:2], "big") == 1009
+        # The rest of the frame was already on its way; then the client answers the close.
+        raw.sendall(payload[100:])
+        raw.sendall(bytes([0x88, 0x82]) + mask + _masked((1009).to_bytes(2, "big"), mask))
+        assert raw.recv(1) == b"", "the server sent more after its close frame"
+        raw.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + 10
+        while _tcp_state(raw) != 7:
+            assert time.monotonic() < deadline, "the connection did not finish closing"
+            time.sleep(0.01)
+        # A reset (bytes sent to a socket the server had closed) leaves an error here.
+        assert raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
 
 
 def test_logout_closes_the_sessions_sockets_within_2_s(server):
