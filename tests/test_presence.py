@@ -206,15 +206,53 @@ async def test_a_storm_of_arrivals_and_departures_shares_a_few_redis_connections
     watcher = aioredis.Redis.from_url(redis_url)
     store = RedisPresence(redis_url, ttl=5.0, heartbeat=1.0)
     try:
-        before = len(await watcher.client_list())
+        # Client ids grow: those above the watcher's own were opened after it (counting
+        # all clients would also count those of earlier tests closing meanwhile).
+        watcher_id = await watcher.client_id()
         users = [f"storm{n}" for n in range(300)]
         joined = await asyncio.gather(*(store.add(user=u, socket=f"s-{u}") for u in users))
         assert all(j.sockets == 1 for j in joined)
         assert set(users) <= set((await store.statuses())[0])
-        opened = len(await watcher.client_list()) - before
+        clients = await watcher.client_list()
+        opened = len([c for c in clients if int(c["id"]) > watcher_id])
         await asyncio.gather(*(store.remove(user=u, socket=f"s-{u}") for u in users))
         assert not set(users) & set((await store.statuses())[0])
         assert 1 <= opened <= redis_pool.MAX_CONNECTIONS
+    finally:
+        await store.close()
+        await watcher.aclose()
+
+
+async def test_handshakes_arriving_together_share_a_script_call_and_each_gets_its_own_answer(
+    redis_url,
+):
+    watcher = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    store = RedisPresence(redis_url, ttl=5.0, heartbeat=1.0)
+
+    async def script_calls() -> int:
+        stats = await watcher.info("commandstats")
+        return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+
+    try:
+        await store.add(user="warm", socket="w1")  # loads the script
+        calls_before = await script_calls()
+        # 200 users, one of them with two sockets in the same crowd.
+        pairs = [(f"crowd{n}", f"c{n}") for n in range(200)] + [("crowd7", "c7-second")]
+        joined = await asyncio.gather(*(store.add(user=u, socket=s) for u, s in pairs))
+        calls = await script_calls() - calls_before
+        # As if added one after another: the second socket finds its user online.
+        assert [(j.change.before, j.change.after, j.sockets) for j in joined[:200]] == [
+            ("offline", "online", 1)
+        ] * 200
+        second = joined[200]
+        assert (second.change.before, second.change.after, second.sockets) == (
+            "online",
+            "online",
+            2,
+        )
+        assert set(u for u, _ in pairs) <= set(await store.online())
+        assert store.local_users() >= {u for u, _ in pairs}
+        assert 1 <= calls <= 3, calls
     finally:
         await store.close()
         await watcher.aclose()
