@@ -435,9 +435,8 @@ class RedisPresence:
     async def add(self, *, user: str, socket: str) -> Joined:
         """Registers an open, active socket of `user`.
 
-        Handshakes that arrive together share one script call (`_add_round`): in a
-        storm each call alone cost a connection check-out and a round trip, a tenth
-        of the event loop's time.
+        Handshakes that arrive together share one script call (`_add_round`), where
+        each cost Redis a call, a connection check-out and a round trip of its own.
         """
         self._start_maintenance()
         joined = asyncio.get_running_loop().create_future()
