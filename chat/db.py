@@ -76,3 +76,21 @@ def converted(row: Sequence, converters: Sequence[Converters]) -> list:
             value = converter(value, expression, connection)
         values.append(value)
     return values
+
+
+def rows_sql(types: Sequence[str], rows: Sequence[Sequence]) -> tuple[str, list]:
+    """A query that yields `rows`, for a `WITH name(columns) AS (...)`, and its parameters.
+
+    `types` gives each column's PostgreSQL type. PostgreSQL: one array parameter
+    per column, unnested, so the statement's text is the same whatever the number
+    of rows: psycopg splits a statement into its placeholders once per text (a
+    `VALUES` list of a few hundred placeholders it split anew at every batch,
+    which cost the live path more than the database's own work), and the
+    prepared plan is kept. SQLite: a `VALUES` list.
+    """
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+        columns = [[row[n] for row in rows] for n in range(len(types))]
+        return f"SELECT * FROM unnest({arrays})", columns
+    row = "(" + ", ".join(["%s"] * len(types)) + ")"
+    return "VALUES " + ", ".join([row] * len(rows)), [value for row in rows for value in row]

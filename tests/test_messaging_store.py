@@ -108,6 +108,41 @@ def test_a_batch_costs_as_many_statements_as_one_send(make_user):
     assert many == one
 
 
+@postgres_only
+@pytest.mark.django_db
+def test_a_batch_s_statements_read_the_same_whatever_its_size(make_user):
+    # psycopg splits a statement into its placeholders once per text, and
+    # PostgreSQL keeps a plan per text: a batch of 8 must send the very texts a
+    # batch of 1 sent, not longer ones with more placeholders.
+    people = [make_user(f"p{n}") for n in range(3)]
+    Room.objects.create(name="random")
+    # Conversations that exist already, as most sends find them.
+    for n in range(3):
+        message_store(sender=people[n], send=Send(body="x", client_id=f"s{n}", to="p0"))
+
+    def texts(sends) -> set[str]:
+        seen = set()
+
+        def record(execute, sql, params, many, context):
+            if "SAVEPOINT" not in sql:  # numbered per use, inside the test's transaction
+                seen.add(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            results = message_store_many(sends=sends)
+        assert all(isinstance(r, Posted) and r.created for r in results)
+        return seen
+
+    def send(n: int) -> Send:
+        if n % 2:
+            return Send(body="x", client_id=f"m{n}", to="p0")
+        return Send(body="x", client_id=f"m{n}", room=("general", "random")[n % 4 // 2])
+
+    one = texts([(people[1], send(1)), (people[1], send(0))])
+    many = texts([(people[1 + n % 2], send(n + 2)) for n in range(8)])
+    assert many == one
+
+
 @pytest.mark.django_db
 def test_direct_conversation_is_one_row_whoever_writes_first(alice, bob):
     message_store(sender=bob, send=Send(body="hi", client_id="b1", to="alice"))
@@ -399,6 +434,29 @@ def test_sends_raced_by_another_process_each_get_their_own_answer(alice, bob, ma
     ]
     assert sorted(m.seq for m in stored if m.room_id) == [1, 2, 3]
     assert Room.objects.get(name="general").last_seq == 3
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_direct_conversation_deleted_after_the_read_is_made_again(alice, bob, make_user):
+    carol = make_user("carol")
+    message_store(sender=bob, send=Send(body="first", client_id="b1", to="alice"))
+    sends = [
+        (alice, Send(body="to bob", client_id="a1", to="bob")),  # its conversation goes
+        (carol, Send(body="c1", client_id="c1", room="general")),
+    ]
+
+    def another_process_deletes_the_conversation():
+        DirectConversation.objects.all().delete()
+
+    with committed_between_reads_and_insert(another_process_deletes_the_conversation):
+        results = message_store_many(sends=sends)
+
+    assert [kind_of(r) for r in results] == [True, True]
+    # The batch read the old conversation's id; the message is in a new one, first in it.
+    (conversation,) = DirectConversation.objects.all()
+    stored = Message.objects.get(pk=results[0].message.id)
+    assert (stored.direct_id, stored.seq, stored.body) == (conversation.pk, 1, "to bob")
+    assert conversation.last_seq == 1
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -8,7 +8,7 @@ from django.db import IntegrityError
 from django.db.models import F
 
 from chat.errors import ChatError, ErrorCode
-from chat.models import Message, Upload
+from chat.models import Upload
 from chat.protocol import Send
 
 
@@ -90,12 +90,12 @@ def attachment_list(uploads: list[Upload]) -> list[dict[str, Any]]:
     return [{**upload_summary(upload), "thumb": bool(upload.thumb)} for upload in uploads]
 
 
-def uploads_attach(*, attached: list[tuple[Message, list[Upload]]]) -> None:
-    """Attaches each message's uploads to it (the messages are inserted), in one statement."""
+def uploads_attach(*, attached: list[tuple[int, list[Upload]]]) -> None:
+    """Attaches uploads to inserted messages, given as (message id, uploads), in one statement."""
     uploads = []
-    for message, message_uploads in attached:
+    for message_id, message_uploads in attached:
         for upload in message_uploads:
-            upload.message_id = message.pk
+            upload.message_id = message_id
             uploads.append(upload)
     if uploads:
         Upload.objects.bulk_update(uploads, ["message"])
