@@ -1,6 +1,7 @@
 """Storing messages: seq without gaps, idempotency, and ids that commit in order."""
 
 import contextlib
+import json
 import threading
 import time
 from datetime import timedelta
@@ -325,6 +326,60 @@ async def test_concurrent_sends_of_one_process_share_batches_without_gaps(make_u
     assert len({p.message.id for p in posted}) == 100
     by_seq = sorted(posted, key=lambda p: p.message.seq)
     assert [p.message.id for p in by_seq] == sorted(p.message.id for p in posted)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+async def test_batches_stored_in_one_run_are_announced_in_id_order(make_user, monkeypatch):
+    # 450 sends at once are three batches (at most 200 each). One hold of the order
+    # lock stores them all, each while the one before it is announced; acks and
+    # publishing still follow id order, and every send gets its own answer.
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    from chat.messaging import batch
+
+    users = [await sync_to_async(make_user)(f"s{n}") for n in range(5)]
+    holds, stores, acked, published = [], [], [], []
+    order_lock, store_many, publish_many = (
+        batch.order_lock,
+        batch.message_store_many,
+        batch.publish_many,
+    )
+
+    @contextlib.contextmanager
+    def counted_lock():
+        holds.append(1)
+        with order_lock():
+            yield
+
+    def counted_store(*, sends):
+        stores.append(len(sends))
+        return store_many(sends=sends)
+
+    async def recorded_publish(events):
+        published.extend(event["text"] for _, event in events)
+        await publish_many(events)
+
+    monkeypatch.setattr(batch, "order_lock", counted_lock)
+    monkeypatch.setattr(batch, "message_store_many", counted_store)
+    monkeypatch.setattr(batch, "publish_many", recorded_publish)
+    posted = await asyncio.gather(
+        *(
+            batch.message_send(
+                sender=users[n % 5],
+                send=Send(body=f"m{n}", client_id=f"k{n}", room="general"),
+                acknowledge=lambda result: acked.append(result.message.id),
+            )
+            for n in range(450)
+        )
+    )
+    assert (holds, stores) == ([1], [200, 200, 50])
+    ids = [p.message.id for p in posted]
+    assert [p.message.body for p in posted] == [f"m{n}" for n in range(450)]
+    assert acked == sorted(ids)
+    published_ids = [json.loads(text)["id"] for text in published]
+    assert published_ids == sorted(ids)
 
 
 def _ignore(posted) -> None:
