@@ -86,7 +86,7 @@ def rows_sql(types: Sequence[str], rows: Sequence[Sequence]) -> tuple[str, list]
     of rows: psycopg splits a statement into its placeholders once per text (a
     `VALUES` list of a few hundred placeholders it split anew at every batch,
     which cost the live path more than the database's own work), and the
-    prepared plan is kept. SQLite: a `VALUES` list.
+    prepared plan is kept. SQLite: a `VALUES` list, so `rows` must not be empty.
     """
     if connection.vendor == "postgresql":
         arrays = ", ".join(f"%s::{kind}[]" for kind in types)

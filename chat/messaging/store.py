@@ -322,7 +322,7 @@ def _insert(
         if send.to is not None
     }
     directs = {pair: direct_ids[pair] for pair in pairs if pair in direct_ids}
-    directs |= _direct_ids(pairs - directs.keys())
+    directs |= _directs_created(pairs - directs.keys())
 
     def conversation(sender, send) -> tuple[str, int]:
         if send.room is not None:
@@ -493,19 +493,18 @@ def take_revs(count: int) -> int:
     return row[0] - count + 1
 
 
-def _direct_ids(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    """Returns the DirectConversation id of each (low, high) pair, creating missing rows."""
+def _directs_created(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """Creates the DirectConversations of (low, high) pairs the batch's read did not find.
+
+    Returns each one's id; a row another process created meanwhile is kept, not doubled.
+    """
     if not pairs:
         return {}
-    found = _direct_rows(pairs)
-    missing = pairs - found.keys()
-    if missing:
-        DirectConversation.objects.bulk_create(
-            [DirectConversation(user_low_id=low, user_high_id=high) for low, high in missing],
-            ignore_conflicts=True,
-        )
-        found |= _direct_rows(missing)
-    return found
+    DirectConversation.objects.bulk_create(
+        [DirectConversation(user_low_id=low, user_high_id=high) for low, high in pairs],
+        ignore_conflicts=True,
+    )
+    return _direct_rows(pairs)
 
 
 def _direct_rows(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
