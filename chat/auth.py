@@ -2,8 +2,9 @@
 
 Channels' AuthMiddlewareStack does the same in two thread hops (session, then user)
 on the single database thread, and wraps every outgoing frame of the socket to
-save a session that sockets never change. This middleware loads both in one call
-that may run beside other reads, and leaves `send` alone.
+save a session that sockets never change. This middleware reads both in one
+`loop_db.read` (on PostgreSQL, from the event loop without a thread hop), and
+leaves `send` alone.
 """
 
 from functools import cache
@@ -14,12 +15,14 @@ from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib import auth
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils.crypto import constant_time_compare
 
+from chat import loop_db
 from chat.db import Converters, converted, db_call, field_converters
+from chat.loop_db import Query, Steps, run_steps
+from chat.sessions import SessionStore
 
 # The backend Django's login stores in the session for a password login.
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -30,49 +33,48 @@ def session_user(session_key: str | None) -> tuple:
 
     The user is checked as Django checks it for a page: an existing, active user
     whose password has not changed since the login. The usual case, a password
-    login still valid, is answered by `_logged_in_user`; every other case (no
-    login, another backend, a user gone or deactivated, a changed password or a
-    rotated secret) by Django's own `auth.get_user`, which also flushes or cycles
-    the session as it does for a page.
+    login still valid, is answered by `login_steps`; every other case (no login,
+    another backend, a user gone or deactivated, a changed password or a rotated
+    secret) by Django's own `auth.get_user`, which also flushes or cycles the
+    session as it does for a page.
+    """
+    session, user = run_steps(login_steps(session_key))
+    return session, user or auth.get_user(SimpleNamespace(session=session))
+
+
+def login_steps(session_key: str | None) -> Steps:
+    """Reads the session, then its user, for a ModelBackend login that verifies with
+    the current secret: (session, user), or (session, None) when anything is not as
+    in a good login, so that Django decides the rest.
+
+    The same checks as `auth.get_user` with ModelBackend, with the session and the
+    user read in two plain statements: the ORM's `get()` was half of the
+    handshake's session and user load (0.7 of 1.3 ms), and every socket of a
+    reconnect storm pays it. Steps (chat/loop_db.py), so that a handshake can run
+    them on the event loop.
     """
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user = _logged_in_user(session) or auth.get_user(SimpleNamespace(session=session))
-    return session, user
-
-
-def _logged_in_user(session) -> AbstractBaseUser | None:
-    """The session's user, for a ModelBackend login that verifies with the current secret.
-
-    The same checks as `auth.get_user` with ModelBackend, with the user read in one
-    plain statement: the ORM's `get()` was half of the handshake's session and user
-    load (0.7 of 1.3 ms), and every socket of a reconnect storm pays it. None
-    whenever anything is not as in a good login, so that Django decides the rest.
-    """
+    if session.session_key is None or not isinstance(session, SessionStore):
+        return session, None
+    session.loaded((yield session.load_query()))
     try:
         user_id = auth.get_user_model()._meta.pk.to_python(session[auth.SESSION_KEY])
         backend = session[auth.BACKEND_SESSION_KEY]
         session_hash = session[auth.HASH_SESSION_KEY]
     except (KeyError, ValidationError):
-        return None
+        return session, None
     if backend != MODEL_BACKEND or backend not in settings.AUTHENTICATION_BACKENDS:
-        return None
-    user = _user_by_pk(user_id)
-    if user is None or not user.is_active:  # ModelBackend.user_can_authenticate
-        return None
-    if not constant_time_compare(session_hash, user.get_session_auth_hash()):
-        return None
-    return user
-
-
-def _user_by_pk(user_id) -> AbstractBaseUser | None:
-    """The user with this primary key, read as the ORM reads it (its converters, from_db)."""
+        return session, None
     sql, fields, converters = _user_select()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return auth.get_user_model().from_db(connection.alias, fields, converted(row, converters))
+    rows = yield Query(sql, [user_id])
+    if not rows:
+        return session, None
+    user = auth.get_user_model().from_db(connection.alias, fields, converted(rows[0], converters))
+    if not user.is_active:  # ModelBackend.user_can_authenticate
+        return session, None
+    if not constant_time_compare(session_hash, user.get_session_auth_hash()):
+        return session, None
+    return session, user
 
 
 @cache
@@ -98,7 +100,11 @@ class SessionUserMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):
         """Resolves the scope's session and user, then runs the inner application."""
         key = scope.get("cookies", {}).get(settings.SESSION_COOKIE_NAME)
-        session, user = await db_call(session_user, concurrent=True)(key)
+        session, user = await loop_db.read(login_steps, key)
+        if user is None:
+            # Not a good password login: Django decides, in a database thread, as
+            # it may flush or cycle the session.
+            session, user = await db_call(session_user, concurrent=True)(key)
         return await super().__call__(dict(scope, session=session, user=user), receive, send)
 
 

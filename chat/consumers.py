@@ -14,11 +14,10 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import groups, handlers, logcontext
-from chat.db import db_call
+from chat import groups, handlers, logcontext, loop_db
 from chat.errors import OUTAGES
 from chat.handshake_limit import handshake_done
-from chat.messaging.greeting import greeting as read_greeting
+from chat.messaging.greeting import greeting_steps
 from chat.presence import get_presence, presence_hand_off, presence_join, presence_leave
 from chat.protocol import (
     MAX_FRAME_BYTES,
@@ -162,12 +161,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Join before reading `last_id`, so every later message arrives live.
         self.member_of = personal | rooms
         await fanout.join(self, rooms)
-        # The greeting's reads (a database thread) and presence (Redis) need nothing
-        # of each other: run side by side, a handshake waits for the slower, not both.
+        # The greeting's reads (PostgreSQL, or a database thread) and presence (Redis)
+        # need nothing of each other: run side by side, a handshake waits for the
+        # slower, not both.
         # Both finish before an error is raised, so a failure leaves nothing running
         # that could register the socket after it has been released.
         results = await asyncio.gather(
-            db_call(read_greeting, concurrent=True)(user_id=self.user.pk),
+            loop_db.read(greeting_steps, user_id=self.user.pk),
             self._enter_presence(),
             return_exceptions=True,
         )

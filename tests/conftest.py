@@ -15,6 +15,7 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from chat import loop_db
 from chat.presence import reset_presence
 from chat.ratelimit import reset_rate_limits
 
@@ -53,7 +54,8 @@ def suite_redis_url(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state(request, suite_redis_url):
-    """Gives every test an empty channel layer, presence store and rate limiter."""
+    """Gives every test an empty channel layer, presence store and rate limiter, and
+    closes the PostgreSQL connections its event loops kept (chat/loop_db.py)."""
     if suite_redis_url:
         # The session's own private Redis: emptied between tests, never anyone else's.
         redis.Redis.from_url(suite_redis_url).flushdb()
@@ -67,6 +69,7 @@ def _fresh_process_state(request, suite_redis_url):
     channel_layers.backends.clear()
     reset_presence()
     reset_rate_limits()
+    loop_db.close_all()
 
 
 @pytest.fixture

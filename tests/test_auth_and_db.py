@@ -13,8 +13,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from chat.auth import _logged_in_user, session_user
+from chat.auth import login_steps, session_user
 from chat.db import CHECK_EVERY_SECONDS, db_call
+from chat.loop_db import run_steps
 from chat.messaging.greeting import greeting
 from chat.sessions import SessionStore
 
@@ -66,6 +67,12 @@ def _session_of(key: str):
     return SessionStore(key)
 
 
+def _good_login(session) -> object:
+    """The user `login_steps` finds in the saved session, or None (Django decides)."""
+    session.save()
+    return run_steps(login_steps(session.session_key))[1]
+
+
 @pytest.mark.django_db
 def test_a_good_login_is_read_in_two_plain_statements_as_django_reads_its_user(make_user):
     alice = make_user("alice")
@@ -91,23 +98,26 @@ def test_the_quick_read_leaves_to_django_every_login_that_is_not_a_good_password
 ):
     alice = make_user("alice")
     good = _session_of(_logged_in(alice))
-    assert _logged_in_user(good) == alice
+    assert _good_login(good) == alice
 
     other_backend = _session_of(_logged_in(alice))
     other_backend[auth.BACKEND_SESSION_KEY] = "axes.backends.AxesStandaloneBackend"
-    assert _logged_in_user(other_backend) is None
+    assert _good_login(other_backend) is None
 
     no_hash = _session_of(_logged_in(alice))
     del no_hash[auth.HASH_SESSION_KEY]
-    assert _logged_in_user(no_hash) is None
+    assert _good_login(no_hash) is None
 
     gone = _session_of(_logged_in(alice))
     gone[auth.SESSION_KEY] = str(alice.pk + 1000)
-    assert _logged_in_user(gone) is None
+    assert _good_login(gone) is None
+
+    not_a_session = SessionStore("no-such-session-key")
+    assert run_steps(login_steps(not_a_session.session_key))[1] is None
 
     alice.is_active = False
     alice.save()
-    assert _logged_in_user(good) is None
+    assert _good_login(good) is None
 
 
 @pytest.mark.django_db
@@ -116,7 +126,7 @@ def test_a_login_made_under_a_rotated_secret_still_holds_as_in_django(make_user,
     key = _logged_in(alice)
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-new-secret-key-for-the-site-0123456789abcdef"
-    assert _logged_in_user(_session_of(key)) is None  # the old hash: Django decides
+    assert _good_login(_session_of(key)) is None  # the old hash: Django decides
     session, user = session_user(key)
     assert user == alice
     assert session.get(auth.HASH_SESSION_KEY) == alice.get_session_auth_hash()

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from chat.loop_db import Query, Steps, run_steps
 from chat.messaging.reads import visible_sql
 from chat.models import (
     DirectConversation,
@@ -147,36 +147,38 @@ def _when(value) -> datetime | None:
 
 
 def greeting(*, user_id: int) -> Greeting:
-    """Direct partners, newest id and rev, unread, notification levels and last seen.
+    """Direct partners, newest id and rev, unread, notification levels and last seen,
+    read on the calling thread's connection (`greeting_steps`)."""
+    return run_steps(greeting_steps(user_id=user_id))
+
+
+def greeting_steps(*, user_id: int) -> Steps:
+    """Reads the greeting: steps (chat/loop_db.py), so that a handshake can run them on
+    the event loop.
 
     Unread counts the messages of others after the read position that are not
     deleted, up to UNREAD_LIMIT; mentions, all those among them that mention the user.
     """
     tables = _tables()
     params = {"user": user_id, "false": False}
-    with connection.cursor() as cursor:
-        cursor.execute(_CONVERSATIONS.format(**tables), params)
-        conversations = cursor.fetchall()
-        cursor.execute(_NEWEST.format(visible=visible_sql(), **tables), params)
-        last_id, rev = cursor.fetchone()
-        branches, behind, behind_params = [], [], {"limit": UNREAD_LIMIT}
-        for n, (room_id, direct_id, _, last_seq, read, *_) in enumerate(conversations):
-            if last_seq > read:
-                column = "room_id" if room_id is not None else "direct_id"
-                after = f"(m.{column} = %(c{n})s AND m.seq > %(r{n})s)"
-                branches.append(_UNREAD_IN.format(n=n, after=after, **tables))
-                behind.append(after)
-                behind_params[f"c{n}"] = room_id if room_id is not None else direct_id
-                behind_params[f"r{n}"] = read
-        counts, mentioned = {}, {}
-        if branches:
-            all_params = {**params, **behind_params}
-            cursor.execute(" UNION ALL ".join(branches), all_params)
-            counts = dict(cursor.fetchall())
-            cursor.execute(_MENTIONED.format(behind=" OR ".join(behind), **tables), all_params)
-            mentioned = {(room, direct): count for room, direct, count in cursor.fetchall()}
-        cursor.execute(_LEVELS.format(**tables), params)
-        level_rows = cursor.fetchall()
+    conversations = yield Query(_CONVERSATIONS.format(**tables), params)
+    ((last_id, rev),) = yield Query(_NEWEST.format(visible=visible_sql(), **tables), params)
+    branches, behind, behind_params = [], [], {"limit": UNREAD_LIMIT}
+    for n, (room_id, direct_id, _, last_seq, read, *_) in enumerate(conversations):
+        if last_seq > read:
+            column = "room_id" if room_id is not None else "direct_id"
+            after = f"(m.{column} = %(c{n})s AND m.seq > %(r{n})s)"
+            branches.append(_UNREAD_IN.format(n=n, after=after, **tables))
+            behind.append(after)
+            behind_params[f"c{n}"] = room_id if room_id is not None else direct_id
+            behind_params[f"r{n}"] = read
+    counts, mentioned = {}, {}
+    if branches:
+        all_params = {**params, **behind_params}
+        counts = dict((yield Query(" UNION ALL ".join(branches), all_params)))
+        rows = yield Query(_MENTIONED.format(behind=" OR ".join(behind), **tables), all_params)
+        mentioned = {(room, direct): count for room, direct, count in rows}
+    level_rows = yield Query(_LEVELS.format(**tables), params)
     rooms = {room_id for room_id, *_ in conversations if room_id is not None}
     unread = []
     partners = []  # (conversation id, name, last seen)
