@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from chat import loop_db
 from chat.db import db_call
 from chat.errors import OUTAGES, AccountEnded, ChatError, ErrorCode
 from chat.last_seen import last_seen_of
@@ -155,6 +156,13 @@ async def read(selector, **kwargs):
         return await db_call(selector, concurrent=True)(**kwargs)
 
 
+async def read_steps(make_steps, **kwargs):
+    """Runs a read written as steps (on PostgreSQL, on the event loop itself: every
+    returning client asks for a `sync` page at once); an outage becomes `unavailable`."""
+    with unavailable_on_outage("the history"):
+        return await loop_db.read(make_steps, **kwargs)
+
+
 @handles(Send)
 async def on_send(socket: Socket, frame: Send) -> None:
     """Stores and publishes a message; the sender gets its `ack` first."""
@@ -226,12 +234,12 @@ async def on_sync(socket: Socket, frame: Sync) -> None:
     """Answers one page of everything visible after the client's cursor (a rev, or an id)."""
     await count_against(read_rate_check, socket, "reading")
     if frame.since is not None:
-        messages, has_more = await read(
-            reads.message_changes_page, user_id=socket.user.pk, since=frame.since
+        messages, has_more = await read_steps(
+            reads.message_changes_page_steps, user_id=socket.user.pk, since=frame.since
         )
     else:
-        messages, has_more = await read(
-            reads.message_sync_page, user_id=socket.user.pk, after=frame.after
+        messages, has_more = await read_steps(
+            reads.message_sync_page_steps, user_id=socket.user.pk, after=frame.after
         )
     socket.send_frame(
         sync_frame(messages=messages, has_more=has_more, after=frame.after, since=frame.since)

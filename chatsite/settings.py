@@ -226,10 +226,12 @@ CHAT_MAX_HANDSHAKES = (
     if env.str("CHAT_MAX_HANDSHAKES", default="").strip().lower() == "off"
     else _int("CHAT_MAX_HANDSHAKES", 500, minimum=1)
 )
-# PostgreSQL connections per server process on which the handshake reads its session,
-# user and greeting from the event loop itself, without a thread hop
-# (chat/loop_db.py); 0 sends those reads to the database threads instead.
-CHAT_LOOP_DB_CONNECTIONS = _int("CHAT_LOOP_DB_CONNECTIONS", 4, minimum=0)
+# PostgreSQL connections per server process on which a handshake reads its session,
+# user and greeting, and a socket its `sync` pages, from the event loop itself,
+# without a thread hop (chat/loop_db.py); 0 sends those reads to the database
+# threads instead. Each connection carries one statement per turn of the loop, and
+# in a reconnect storm the turns are long: 4 held the crowd back (docs/performance.md).
+CHAT_LOOP_DB_CONNECTIONS = _int("CHAT_LOOP_DB_CONNECTIONS", 16, minimum=0)
 # A plain HTTP listener for health probes alone, on its own port and thread
 # (chatsite/health_listener.py): /healthz on the site's port waits in line with
 # every socket of a reconnect storm. 0: none.

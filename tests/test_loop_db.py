@@ -14,6 +14,8 @@ from django.test import Client
 from chat import loop_db
 from chat.auth import login_steps, session_user
 from chat.loop_db import Query
+from chat.messaging import reads
+from chat.messaging.changes import message_react
 from chat.messaging.greeting import greeting, greeting_steps
 from tests.test_greeting import world  # noqa: F401 (a fixture)
 
@@ -80,6 +82,24 @@ def test_a_login_and_a_greeting_read_on_the_loop_are_those_read_in_a_thread(worl
     assert user.get_session_auth_hash() == session_user(key)[1].get_session_auth_hash()
     assert greeted == greeting(user_id=ann.pk)
     assert greeted.direct and greeted.unread  # the rich world: not an empty greeting
+
+
+def test_sync_and_changes_pages_read_on_the_loop_are_those_read_in_a_thread(world):  # noqa: F811
+    ann = world["ann"]
+    message_react(user_id=ann.pk, message_id=world["newest_seen"], emoji="🎉", on=True)
+
+    async def scenario():
+        return (
+            await loop_db.read(reads.message_sync_page_steps, user_id=ann.pk, after=0, limit=5),
+            await loop_db.read(reads.message_changes_page_steps, user_id=ann.pk, since=0),
+        )
+
+    by_id, by_rev = asyncio.run(scenario())
+    assert by_id == reads.message_sync_page(user_id=ann.pk, after=0, limit=5)
+    assert by_id[1] is True and len(by_id[0]) == 5  # a page, and more beyond it
+    assert by_rev == reads.message_changes_page(user_id=ann.pk, since=0)
+    assert any(message.reactions for message in by_rev[0])  # JSON, read alike
+    assert any(message.mentions for message in by_rev[0])
 
 
 def test_an_unknown_session_is_left_to_django(make_user):

@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 
 from chat.db import Converters, converted, field_converters
 from chat.errors import ChatError, ErrorCode
+from chat.loop_db import Query, Steps, run_steps
 from chat.models import DirectConversation, Message, Room
 from chat.protocol import SYNC_PAGE_SIZE, StoredMessage
 from chat.rooms import room_for_user, rooms_visible_to
@@ -219,17 +220,16 @@ def _page_sql(cursor: str) -> tuple[str, list[Converters]]:
 _PAGE_FIELDS = tuple(name for name in _FIELDS if "__" not in name)
 
 
-def _page(*, user_id: int, cursor: str, after: int, limit: int) -> tuple[list[StoredMessage], bool]:
+def _page_steps(*, user_id: int, cursor: str, after: int, limit: int) -> Steps:
     """Up to `limit` visible messages with `cursor` above `after`, and whether more follow.
 
     Plain SQL rather than the ORM: every reconnecting client asks for one at once,
     and building and compiling the ORM's query cost 2.5 ms of the interpreter for a
-    page with nothing in it.
+    page with nothing in it. Steps (chat/loop_db.py), so that a socket's `sync` can
+    read it on the event loop.
     """
     sql, converters = _page_sql(cursor)
-    with connection.cursor() as db:
-        db.execute(sql, {"user": user_id, "after": after, "limit": limit + 1})
-        rows = db.fetchall()
+    rows = yield Query(sql, {"user": user_id, "after": after, "limit": limit + 1})
     page = []
     for row in rows[:limit]:
         values = dict(
@@ -248,7 +248,12 @@ def message_sync_page(
     *, user_id: int, after: int, limit: int = SYNC_PAGE_SIZE
 ) -> tuple[list[StoredMessage], bool]:
     """Returns the oldest `limit` messages visible to the user with an id above `after`."""
-    return _page(user_id=user_id, cursor="id", after=after, limit=limit)
+    return run_steps(message_sync_page_steps(user_id=user_id, after=after, limit=limit))
+
+
+def message_sync_page_steps(*, user_id: int, after: int, limit: int = SYNC_PAGE_SIZE) -> Steps:
+    """`message_sync_page` as steps."""
+    return (yield from _page_steps(user_id=user_id, cursor="id", after=after, limit=limit))
 
 
 def message_last_id(*, user_id: int) -> int:
@@ -316,7 +321,12 @@ def message_changes_page(
 
     Oldest revision first: new, edited, deleted and reacted-to messages alike.
     """
-    return _page(user_id=user_id, cursor="rev", after=since, limit=limit)
+    return run_steps(message_changes_page_steps(user_id=user_id, since=since, limit=limit))
+
+
+def message_changes_page_steps(*, user_id: int, since: int, limit: int = SYNC_PAGE_SIZE) -> Steps:
+    """`message_changes_page` as steps."""
+    return (yield from _page_steps(user_id=user_id, cursor="rev", after=since, limit=limit))
 
 
 def message_last_rev(*, user_id: int) -> int:
