@@ -64,23 +64,13 @@ async def _user(make_user, name):
 async def test_a_database_failure_while_greeting_asks_to_reconnect_and_leaves_nobody_online(
     make_user,
 ):
-    from asgiref.sync import sync_to_async
-    from django.db import connection
-
     from chat.models import NotificationLevel
     from chat.presence import get_presence
+    from tests.db_faults import table_away
 
     alice = await _user(make_user, "alice")
-    table = NotificationLevel._meta.db_table
-
-    @sync_to_async
-    def rename(old, new):
-        # A real failure of one of the greeting's reads: its table is gone.
-        with connection.cursor() as cursor:
-            cursor.execute(f'ALTER TABLE "{old}" RENAME TO "{new}"')
-
-    await rename(table, f"{table}_away")
-    try:
+    # A real failure of one of the greeting's reads: its table is gone.
+    async with table_away(NotificationLevel):
         connected, _code, socket = await open_socket(alice)
         # Presence registered beside the failing read; the socket opens, then is
         # asked to come back, as for any outage while greeting.
@@ -89,8 +79,6 @@ async def test_a_database_failure_while_greeting_asks_to_reconnect_and_leaves_no
             "type": "websocket.close",
             "code": 4012,
         }
-    finally:
-        await rename(f"{table}_away", table)
     await socket.communicator.wait(timeout=10)
     online, _away = await get_presence().statuses()
     assert "alice" not in online

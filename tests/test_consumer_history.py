@@ -162,26 +162,13 @@ async def test_sync_catches_up_a_socket_that_was_closed_while_others_talked(peop
 async def test_a_sync_that_meets_a_database_failure_gets_unavailable_and_the_next_works(
     people, connect
 ):
-    from django.db import connection
-
     from chat.models import Message
+    from tests.db_faults import table_away
 
     await _post(people[1], 2, room="general")
     alice = await connect(people[0])
-    table = Message._meta.db_table
-
-    @sync_to_async
-    def rename(old, new):
-        # A real failure of the page's read (on PostgreSQL, on the event loop's own
-        # connection; on SQLite, in a database thread): its table is gone.
-        with connection.cursor() as cursor:
-            cursor.execute(f'ALTER TABLE "{old}" RENAME TO "{new}"')
-
-    await rename(table, f"{table}_away")
-    try:
+    async with table_away(Message):  # the page's read fails
         error = await alice.ask({"type": "sync", "after": 0}, "error")
-    finally:
-        await rename(f"{table}_away", table)
     assert error["code"] == "unavailable"
     page = await alice.ask({"type": "sync", "after": 0})
     assert _bodies(page) == ["m1", "m2"]
