@@ -84,7 +84,8 @@ def enabled() -> bool:
 
 
 class _Stale(Exception):
-    """A kept connection failed before its read got anywhere: retry on a new one."""
+    """A kept connection turned out dead (a database restart, an idle timeout): the
+    read, which changes nothing, runs again on a new one."""
 
 
 class _Pool:
@@ -102,8 +103,9 @@ class _Pool:
             try:
                 answer = await _drive(conn, steps)
             except psycopg.OperationalError as exc:
+                died = conn.closed  # the connection broke, not just the statement
                 _discard(conn)
-                if kept is not None and conn.closed:
+                if kept is not None and died:
                     raise _Stale from exc
                 raise
             except BaseException:

@@ -8,7 +8,7 @@ import threading
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser
-from django.db import ProgrammingError, connection, connections
+from django.db import OperationalError, ProgrammingError, connection, connections
 from django.test import Client
 
 from chat import loop_db
@@ -167,6 +167,23 @@ def test_a_kept_connection_killed_while_idle_is_replaced_without_an_error(max_ag
 
     killed, replacement = asyncio.run(scenario())
     assert replacement != killed
+
+
+def test_a_statement_cancelled_on_a_live_kept_connection_is_not_run_again(max_age):
+    max_age(60)
+    runs = []
+
+    def cancelling_steps():
+        runs.append(1)
+        yield Query("SELECT pg_cancel_backend(pg_backend_pid()), pg_sleep(5)", [])
+
+    async def scenario():
+        await loop_db.read(_pid_steps)  # a connection is kept
+        with pytest.raises(OperationalError):
+            await loop_db.read(cancelling_steps)
+
+    asyncio.run(scenario())
+    assert runs == [1]  # only a dead connection's read is retried
 
 
 def test_a_failing_statement_raises_djangos_error_and_the_next_read_works(max_age):
