@@ -18,7 +18,7 @@ from chat import groups, handlers, logcontext, loop_db
 from chat.errors import OUTAGES
 from chat.handshake_limit import handshake_done
 from chat.messaging.greeting import greeting_steps
-from chat.presence import get_presence, presence_hand_off, presence_join, presence_leave
+from chat.presence import presence_hand_off, presence_join, presence_leave
 from chat.protocol import (
     MAX_FRAME_BYTES,
     CloseCode,
@@ -191,11 +191,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return joined, hello
 
     async def _enter_presence(self):
-        """Registers the socket's presence; then reads who is online, this user included."""
+        """Registers the socket's presence; answers with who is online, this user included."""
         joined = await presence_join(user=self.username, socket=self.socket_id)
         self.registered = True
-        online, away = await get_presence().statuses()
-        return joined, online, away
+        return joined, joined.online, joined.away
 
     async def __call__(self, scope, receive, send) -> None:
         """Runs the socket; however it ends, even by a bug, its groups and presence go back.

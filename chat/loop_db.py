@@ -15,12 +15,15 @@ through `db_call` when this path is off (SQLite, or `CHAT_LOOP_DB_CONNECTIONS=0`
 
 The connections are made from Django's own settings for the database (its
 parameters, adapters and binding), kept per event loop, and follow CONN_MAX_AGE:
-0 closes each after its read. A read that fails on a kept connection because the
+0 closes each after its read. A stopping server closes the kept ones
+(`close_all`, chatsite/server.py). A read that fails on a kept connection because the
 connection died (a database restart) runs once more on a new one; errors reach
 the caller as Django's database errors, as `db_call`'s do.
 """
 
 import asyncio
+import functools
+import logging
 import time
 import weakref
 from collections.abc import Callable, Generator
@@ -32,6 +35,8 @@ from django.db import connection, connections
 from psycopg import sql as pg_sql
 
 from chat.db import db_call
+
+logger = logging.getLogger(__name__)
 
 
 class Query(NamedTuple):
@@ -80,7 +85,14 @@ async def read(make_steps: Callable[..., Steps], *args, **kwargs) -> Any:
 
 def enabled() -> bool:
     """Tells whether reads run on the loop's own connections (PostgreSQL, and not turned off)."""
-    return connection.vendor == "postgresql" and settings.CHAT_LOOP_DB_CONNECTIONS > 0
+    return _vendor() == "postgresql" and settings.CHAT_LOOP_DB_CONNECTIONS > 0
+
+
+@functools.cache
+def _vendor() -> str:
+    # Asked a few times a handshake; the database's kind does not change while the
+    # process runs, and the asking went through Django's per-thread connection lookup.
+    return connection.vendor
 
 
 class _Stale(Exception):
@@ -129,9 +141,13 @@ class _Pool:
         else:
             self._idle.append((conn, opened_at))
 
-    def close(self) -> None:
+    def close(self) -> int:
+        closed = 0
         while self._idle:
-            _discard(self._idle.pop()[0])
+            conn = self._idle.pop()[0]
+            closed += not conn.closed
+            _discard(conn)
+        return closed
 
 
 async def _drive(conn: psycopg.AsyncConnection, steps: Steps) -> Any:
@@ -180,7 +196,14 @@ def _pool() -> _Pool:
     return pool
 
 
-def close_all() -> None:
-    """Closes every kept connection of every loop (the tests, before dropping a database)."""
-    for pool in list(_pools.values()):
-        pool.close()
+def close_all() -> int:
+    """Closes every kept connection of every loop (a stopping server, and the tests
+    before they drop a database); returns how many were closed.
+
+    Each ends with libpq's goodbye to the server, where an exit that left them open
+    would end them with an unexpected EOF.
+    """
+    closed = sum(pool.close() for pool in list(_pools.values()))
+    if closed:
+        logger.info("closed %d database connections of the event loop", closed)
+    return closed

@@ -76,6 +76,10 @@ class Joined:
 
     change: Change
     sockets: int  # the user's open sockets, this one included
+    # Everyone online and, among them, the away users, sorted, as they stood right
+    # after the socket was added: what its `hello` lists.
+    online: list[str]
+    away: list[str]
 
     @property
     def first(self) -> bool:
@@ -87,7 +91,8 @@ class PresenceStore(Protocol):
     """The interface every presence store implements."""
 
     async def add(self, *, user: str, socket: str) -> Joined:
-        """Registers an open, active socket of `user`."""
+        """Registers an open, active socket of `user`; answers with the lists of
+        users online and away right after."""
         ...
 
     async def remove(self, *, user: str, socket: str) -> Change:
@@ -141,7 +146,13 @@ class LocalPresence:
         before = self._status(user)
         sockets = self._sockets.setdefault(user, {})
         sockets[socket] = False
-        return Joined(change=Change(user, before, self._status(user)), sockets=len(sockets))
+        online, away = await self.statuses()
+        return Joined(
+            change=Change(user, before, self._status(user)),
+            sockets=len(sockets),
+            online=online,
+            away=away,
+        )
 
     async def remove(self, *, user: str, socket: str) -> Change:
         """Forgets a socket."""
@@ -250,7 +261,8 @@ end
 # ARGV: prefix, ttl, then user, socket pairs: sockets opened together (a round of
 # handshakes). Each is added as if alone, in order: a user with two sockets in the
 # round is online after the first. Returns before, after, the user's sockets, for
-# each pair.
+# each pair, then the online and the away users once all are added (what the new
+# sockets are greeted with: one round trip, not a second one to read the lists).
 _ADD = (
     _PRELUDE
     + """
@@ -265,6 +277,8 @@ for i = 3, #ARGV, 2 do
   table.insert(answers, after)
   table.insert(answers, redis.call('ZCARD', prefix .. 'sockets:' .. user))
 end
+table.insert(answers, redis.call('SMEMBERS', online_key))
+table.insert(answers, redis.call('SMEMBERS', away_key))
 return answers
 """
 )
@@ -433,10 +447,12 @@ class RedisPresence:
         self._read_task: asyncio.Task | None = None
 
     async def add(self, *, user: str, socket: str) -> Joined:
-        """Registers an open, active socket of `user`.
+        """Registers an open, active socket of `user`; answers with the lists of
+        users online and away right after.
 
         Handshakes that arrive together share one script call (`_add_round`), where
-        each cost Redis a call, a connection check-out and a round trip of its own.
+        each cost Redis a call, a connection check-out and a round trip of its own;
+        the same call reads the lists that their `hello` frames carry.
         """
         self._start_maintenance()
         joined = asyncio.get_running_loop().create_future()
@@ -448,10 +464,12 @@ class RedisPresence:
         args: list = [self.PREFIX, self.ttl]
         for user, socket, _ in items:
             args += [user, socket]
-        answers = await self._add(args=args)
+        *answers, online, away = await self._add(args=args)
+        online, away = sorted(online), sorted(away)  # shared by the round's sockets
         for i, (user, _, joined) in enumerate(items):
             before, after, count = answers[3 * i : 3 * i + 3]
-            joined.set_result(Joined(change=Change(user, before, after), sockets=int(count)))
+            change = Change(user, before, after)
+            joined.set_result(Joined(change, int(count), online=online, away=away))
 
     async def remove(self, *, user: str, socket: str) -> Change:
         """Forgets a socket."""

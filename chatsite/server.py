@@ -70,7 +70,7 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
     from django.conf import settings
     from uvicorn.main import STARTUP_FAILURE
 
-    from chat import metrics
+    from chat import loop_db, metrics
     from chat.realtime import sockets
     from chatsite import accept
     from chatsite.websocket_protocol import OrderlyCloseProtocol
@@ -99,6 +99,8 @@ def _serve_uvicorn(options: argparse.Namespace) -> None:
             for acceptor in getattr(self, "acceptors", ()):
                 acceptor.stop()
             await super().shutdown(sockets)
+            # Every socket is closed: the loop's own database connections go too.
+            loop_db.close_all()
 
         def handle_exit(self, sig, frame) -> None:
             # The sockets closed next (1012) are handed off, not said goodbye to: their
@@ -155,7 +157,7 @@ def _serve_daphne(options: argparse.Namespace, rest: list[str]) -> None:
     from daphne.server import Server
     from twisted.internet import reactor
 
-    from chat import metrics
+    from chat import loop_db, metrics
 
     class ChatServer(Server):
         """daphne's server with frames over the contract's limit closed with 1009."""
@@ -168,6 +170,8 @@ def _serve_daphne(options: argparse.Namespace, rest: list[str]) -> None:
         def run(self) -> None:
             # The websocket factory exists once the reactor runs.
             reactor.callWhenRunning(self._close_politely)
+            # Once every socket is closed, the loop's own database connections go too.
+            reactor.addSystemEventTrigger("after", "shutdown", loop_db.close_all)
             super().run()
 
         def _close_politely(self) -> None:

@@ -283,6 +283,16 @@ def test_a_user_with_nothing_sees_only_empty_open_rooms(make_user):
     assert actual.unread == [Unread(name, None, 0, 0, 0, 0, None) for name in open_rooms]
 
 
+def test_a_user_with_no_conversation_at_all_is_greeted_with_nothing(make_user):
+    erin = make_user("erin")
+    Room.objects.all().delete()  # not even "general"
+
+    actual = greeting(user_id=erin.pk)
+
+    _assert_same(actual, _oracle(erin))
+    assert actual == Greeting(direct=[], last_id=0, rev=0, unread=[], levels=[], last_seen={})
+
+
 def test_unread_stops_at_the_limit_and_mentions_are_counted_in_full(make_user, monkeypatch):
     from chat.messaging import greeting as greeting_module
 

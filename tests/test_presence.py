@@ -62,6 +62,22 @@ async def test_only_the_last_socket_leaving_makes_a_user_offline(store):
     assert await store.online() == ["bob"]
 
 
+async def test_a_new_socket_is_answered_with_who_is_online_and_away_right_after(store):
+    await store.add(user="carol", socket="s1")
+    await store.set_idle(user="carol", socket="s1", idle=True)
+    joined = await store.add(user="alice", socket="s2")
+    # What its `hello` lists: the user itself included, sorted, the away ones apart.
+    assert (joined.online, joined.away) == (["alice", "carol"], ["carol"])
+    assert (joined.online, joined.away) == await store.statuses()
+
+
+async def test_the_lists_a_socket_joins_with_include_other_processes_users(two_processes):
+    first, second = two_processes
+    await first.add(user="ann", socket="a1")
+    joined = await second.add(user="ben", socket="b1")
+    assert (joined.online, joined.away) == (["ann", "ben"], [])
+
+
 async def test_removing_an_unknown_socket_changes_nothing(store):
     await store.add(user="alice", socket="s1")
     assert (await store.remove(user="alice", socket="nope")).changed is False
@@ -251,6 +267,8 @@ async def test_handshakes_arriving_together_share_a_script_call_and_each_gets_it
             2,
         )
         assert set(u for u, _ in pairs) <= set(await store.online())
+        # Every socket of the crowd is greeted with the whole crowd online.
+        assert all(set(u for u, _ in pairs) <= set(j.online) for j in joined)
         assert store.local_users() >= {u for u, _ in pairs}
         assert 1 <= calls <= 3, calls
     finally:

@@ -3,17 +3,20 @@ Ctrl+C (SIGINT) or SIGTERM, after shutting down, and `make run` stopped with Ctr
 a terminal ends with status 0 and no "Interrupt" from make.
 """
 
+import asyncio
 import os
 import pty
+import re
 import select
 import signal
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.server import ROOT, ServerProcess, base_env, free_port
+from tests.server import ROOT, Browser, ChatClient, ServerProcess, base_env, free_port
 
 pytestmark = pytest.mark.server
 
@@ -26,6 +29,30 @@ def test_the_server_exits_with_status_0_when_stopped_by_a_signal(database, sig):
     assert status == 0, server.output()
     assert "Traceback" not in server.output()
     assert "Finished server process" in server.output()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
+    reason="the event loop's own connections are PostgreSQL's (chat/loop_db.py)",
+)
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
+def test_a_stopping_server_closes_its_event_loops_database_connections(database, kind):
+    server = ServerProcess(database, CHAT_SERVER=kind, CHAT_LOG_LEVEL="INFO").start()
+    try:
+        session = Browser(server.url).signup(f"stop{uuid.uuid4().hex[:8]}")
+
+        async def greeted() -> dict:
+            client = await ChatClient(server, session).open()
+            await client.close()
+            return client.hello
+
+        # The handshake read its login and greeting on the loop's connections.
+        assert asyncio.run(greeted())["type"] == "hello"
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=20) == 0, server.output()
+    finally:
+        server.stop()
+    assert re.search(r"closed [1-9]\d* database connections of the event loop", server.output())
 
 
 class Terminal:

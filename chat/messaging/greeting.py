@@ -1,4 +1,5 @@
-"""What `hello` tells a new socket from the database, in five statements on one cursor.
+"""What `hello` tells a new socket from the database, in two statements on one cursor
+(four when the user has something unread).
 
 Every handshake reads it, and in a reconnect storm every socket at once, so it is
 written in SQL rather than built with the ORM: building and compiling the ORM's
@@ -73,33 +74,38 @@ def _tables() -> dict[str, str]:
 # Every conversation of the user with its read positions: the rooms they may see
 # (open rooms, and private rooms they are in), by name, then their direct
 # conversations, oldest first, each with the other party, how far the other party
-# has read, and when they were last seen.
+# has read, and when they were last seen. Each row ends with the newest message id
+# and rev the user may see (each one backward index scan, made once): one statement
+# where two cost a round trip each, the handshake's largest part (docs/performance.md,
+# eighteenth step). A user with no conversation at all gets one row of NULLs and those two.
 _CONVERSATIONS = """
-SELECT r.id, NULL, r.name, r.last_seq, COALESCE(mine.seq, 0), NULL, NULL,
-       0 AS kind, r.name AS room_order
-FROM {room} r
-LEFT JOIN {read} mine ON mine.room_id = r.id AND mine.user_id = %(user)s
-WHERE NOT EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id)
-   OR EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id AND m.user_id = %(user)s)
-UNION ALL
-SELECT NULL, d.id, other.username, d.last_seq, COALESCE(mine.seq, 0),
-       CASE WHEN d.user_low_id = d.user_high_id THEN NULL ELSE COALESCE(theirs.seq, 0) END,
-       seen.last_seen, 1, NULL
-FROM {direct} d
-JOIN {user} other ON other.id = CASE WHEN d.user_low_id = %(user)s
-                                     THEN d.user_high_id ELSE d.user_low_id END
-LEFT JOIN {read} mine ON mine.direct_id = d.id AND mine.user_id = %(user)s
-LEFT JOIN {read} theirs ON theirs.direct_id = d.id AND theirs.user_id <> %(user)s
-LEFT JOIN {seen} seen ON seen.user_id = other.id
-WHERE d.user_low_id = %(user)s OR d.user_high_id = %(user)s
-ORDER BY kind, room_order, 2
-"""
-
-# The newest message id and rev the user may see, each one backward index scan.
-_NEWEST = """
-SELECT
-  (SELECT id FROM {message} WHERE {visible} ORDER BY id DESC LIMIT 1),
-  (SELECT rev FROM {message} WHERE {visible} ORDER BY rev DESC LIMIT 1)
+SELECT c.room_id, c.direct_id, c.name, c.last_seq, c.read_seq, c.their_read, c.last_seen,
+       c.kind, newest.last_id, newest.rev
+FROM (
+  SELECT (SELECT id FROM {message} WHERE {visible} ORDER BY id DESC LIMIT 1) AS last_id,
+         (SELECT rev FROM {message} WHERE {visible} ORDER BY rev DESC LIMIT 1) AS rev
+) newest
+LEFT JOIN (
+  SELECT r.id AS room_id, NULL AS direct_id, r.name AS name, r.last_seq AS last_seq,
+         COALESCE(mine.seq, 0) AS read_seq, NULL AS their_read, NULL AS last_seen,
+         0 AS kind, r.name AS room_order
+  FROM {room} r
+  LEFT JOIN {read} mine ON mine.room_id = r.id AND mine.user_id = %(user)s
+  WHERE NOT EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id)
+     OR EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id AND m.user_id = %(user)s)
+  UNION ALL
+  SELECT NULL, d.id, other.username, d.last_seq, COALESCE(mine.seq, 0),
+         CASE WHEN d.user_low_id = d.user_high_id THEN NULL ELSE COALESCE(theirs.seq, 0) END,
+         seen.last_seen, 1, NULL
+  FROM {direct} d
+  JOIN {user} other ON other.id = CASE WHEN d.user_low_id = %(user)s
+                                       THEN d.user_high_id ELSE d.user_low_id END
+  LEFT JOIN {read} mine ON mine.direct_id = d.id AND mine.user_id = %(user)s
+  LEFT JOIN {read} theirs ON theirs.direct_id = d.id AND theirs.user_id <> %(user)s
+  LEFT JOIN {seen} seen ON seen.user_id = other.id
+  WHERE d.user_low_id = %(user)s OR d.user_high_id = %(user)s
+) c ON 1 = 1
+ORDER BY c.kind, c.room_order, c.direct_id
 """
 
 
@@ -137,6 +143,10 @@ ORDER BY n.room_id IS NULL, r.name, peer.username
 """
 
 
+# Where a row of _CONVERSATIONS says whether it is a room (0) or a person (1).
+_KIND = 7
+
+
 def _when(value) -> datetime | None:
     # SQLite hands back the text it stores from a UNION: UTC, without a zone.
     if value is None:
@@ -161,8 +171,9 @@ def greeting_steps(*, user_id: int) -> Steps:
     """
     tables = _tables()
     params = {"user": user_id, "false": False}
-    conversations = yield Query(_CONVERSATIONS.format(**tables), params)
-    ((last_id, rev),) = yield Query(_NEWEST.format(visible=visible_sql(), **tables), params)
+    rows = yield Query(_CONVERSATIONS.format(visible=visible_sql(), **tables), params)
+    last_id, rev = rows[0][-2:]
+    conversations = [row for row in rows if row[_KIND] is not None]
     branches, behind, behind_params = [], [], {"limit": UNREAD_LIMIT}
     for n, (room_id, direct_id, _, last_seq, read, *_) in enumerate(conversations):
         if last_seq > read:
