@@ -293,6 +293,26 @@ def test_a_user_with_no_conversation_at_all_is_greeted_with_nothing(make_user):
     assert actual == Greeting(direct=[], last_id=0, rev=0, unread=[], levels=[], last_seen={})
 
 
+def test_levels_for_people_without_a_conversation_and_for_rooms_come_in_order(make_user):
+    erin = make_user("erin")
+    for name in ("yak", "ant"):
+        make_user(name)
+        Room.objects.create(name=f"room-{name}")
+        notify_level_set(user=erin, room=f"room-{name}", with_=None, level="none")
+        notify_level_set(user=erin, room=None, with_=name, level="all")  # never talked to
+
+    actual = greeting(user_id=erin.pk)
+
+    _assert_same(actual, _oracle(erin))
+    assert actual.levels == [
+        Notify("room-ant", None, "none"),
+        Notify("room-yak", None, "none"),
+        Notify(None, "ant", "all"),
+        Notify(None, "yak", "all"),
+    ]
+    assert actual.direct == []
+
+
 def test_unread_stops_at_the_limit_and_mentions_are_counted_in_full(make_user, monkeypatch):
     from chat.messaging import greeting as greeting_module
 

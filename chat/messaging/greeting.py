@@ -1,5 +1,5 @@
-"""What `hello` tells a new socket from the database, in two statements on one cursor
-(four when the user has something unread).
+"""What `hello` tells a new socket from the database, in one statement (three when the
+user has something unread).
 
 Every handshake reads it, and in a reconnect storm every socket at once, so it is
 written in SQL rather than built with the ORM: building and compiling the ORM's
@@ -71,16 +71,20 @@ def _tables() -> dict[str, str]:
     }
 
 
-# Every conversation of the user with its read positions: the rooms they may see
-# (open rooms, and private rooms they are in), by name, then their direct
-# conversations, oldest first, each with the other party, how far the other party
-# has read, and when they were last seen. Each row ends with the newest message id
-# and rev the user may see (each one backward index scan, made once): one statement
-# where two cost a round trip each, the handshake's largest part (docs/performance.md,
-# eighteenth step). A user with no conversation at all gets one row of NULLs and those two.
-_CONVERSATIONS = """
-SELECT c.room_id, c.direct_id, c.name, c.last_seq, c.read_seq, c.their_read, c.last_seen,
-       c.kind, newest.last_id, newest.rev
+# What every greeting reads, in one statement (each statement costs a round trip,
+# the larger part of a handshake's reads: docs/performance.md, eighteenth step):
+# - every conversation of the user with its read positions: the rooms they may see
+#   (open rooms, and private rooms they are in; kind 0), by name, then their direct
+#   conversations (kind 1), oldest first, each with the other party, how far the
+#   other party has read, and when they were last seen;
+# - then the user's levels other than the default: rooms by name (kind 2), then
+#   people (kind 3). A private room they have left keeps its level, out of their
+#   sight (filtered in Python);
+# - on every row, the newest message id and rev the user may see, each one backward
+#   index scan, made once. A user with nothing at all gets one row of NULLs and those.
+_GREETING = """
+SELECT g.room_id, g.direct_id, g.name, g.last_seq, g.read_seq, g.their_read, g.last_seen,
+       g.kind, g.level, newest.last_id, newest.rev
 FROM (
   SELECT (SELECT id FROM {message} WHERE {visible} ORDER BY id DESC LIMIT 1) AS last_id,
          (SELECT rev FROM {message} WHERE {visible} ORDER BY rev DESC LIMIT 1) AS rev
@@ -88,7 +92,7 @@ FROM (
 LEFT JOIN (
   SELECT r.id AS room_id, NULL AS direct_id, r.name AS name, r.last_seq AS last_seq,
          COALESCE(mine.seq, 0) AS read_seq, NULL AS their_read, NULL AS last_seen,
-         0 AS kind, r.name AS room_order
+         0 AS kind, r.name AS sort_name, NULL AS level
   FROM {room} r
   LEFT JOIN {read} mine ON mine.room_id = r.id AND mine.user_id = %(user)s
   WHERE NOT EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id)
@@ -96,7 +100,7 @@ LEFT JOIN (
   UNION ALL
   SELECT NULL, d.id, other.username, d.last_seq, COALESCE(mine.seq, 0),
          CASE WHEN d.user_low_id = d.user_high_id THEN NULL ELSE COALESCE(theirs.seq, 0) END,
-         seen.last_seen, 1, NULL
+         seen.last_seen, 1, NULL, NULL
   FROM {direct} d
   JOIN {user} other ON other.id = CASE WHEN d.user_low_id = %(user)s
                                        THEN d.user_high_id ELSE d.user_low_id END
@@ -104,9 +108,21 @@ LEFT JOIN (
   LEFT JOIN {read} theirs ON theirs.direct_id = d.id AND theirs.user_id <> %(user)s
   LEFT JOIN {seen} seen ON seen.user_id = other.id
   WHERE d.user_low_id = %(user)s OR d.user_high_id = %(user)s
-) c ON 1 = 1
-ORDER BY c.kind, c.room_order, c.direct_id
+  UNION ALL
+  SELECT n.room_id, NULL, COALESCE(r.name, peer.username), NULL, NULL, NULL, NULL,
+         CASE WHEN n.room_id IS NULL THEN 3 ELSE 2 END, COALESCE(r.name, peer.username),
+         n.level
+  FROM {level} n
+  LEFT JOIN {room} r ON r.id = n.room_id
+  LEFT JOIN {user} peer ON peer.id = n.peer_id
+  WHERE n.user_id = %(user)s
+) g ON 1 = 1
+ORDER BY g.kind, g.sort_name, g.direct_id
 """
+
+# What a row of _GREETING is, by its kind (None: the row of a user with nothing).
+_ROOM, _PERSON, _ROOM_LEVEL, _PERSON_LEVEL = 0, 1, 2, 3
+_KIND = 7
 
 
 # Unread messages of others in one conversation with something after the read
@@ -130,21 +146,6 @@ WHERE mm.user_id = %(user)s AND m.deleted = %(false)s AND m.sender_id <> %(user)
   AND ({behind})
 GROUP BY m.room_id, m.direct_id
 """
-
-# The user's levels other than the default: rooms by name, then people. A private
-# room they have left keeps its level, out of their sight (filtered in Python).
-_LEVELS = """
-SELECT n.room_id, r.name, peer.username, n.level
-FROM {level} n
-LEFT JOIN {room} r ON r.id = n.room_id
-LEFT JOIN {user} peer ON peer.id = n.peer_id
-WHERE n.user_id = %(user)s
-ORDER BY n.room_id IS NULL, r.name, peer.username
-"""
-
-
-# Where a row of _CONVERSATIONS says whether it is a room (0) or a person (1).
-_KIND = 7
 
 
 def _when(value) -> datetime | None:
@@ -171,9 +172,10 @@ def greeting_steps(*, user_id: int) -> Steps:
     """
     tables = _tables()
     params = {"user": user_id, "false": False}
-    rows = yield Query(_CONVERSATIONS.format(visible=visible_sql(), **tables), params)
+    rows = yield Query(_GREETING.format(visible=visible_sql(), **tables), params)
     last_id, rev = rows[0][-2:]
-    conversations = [row for row in rows if row[_KIND] is not None]
+    conversations = [row for row in rows if row[_KIND] in (_ROOM, _PERSON)]
+    level_rows = [row for row in rows if row[_KIND] in (_ROOM_LEVEL, _PERSON_LEVEL)]
     branches, behind, behind_params = [], [], {"limit": UNREAD_LIMIT}
     for n, (room_id, direct_id, _, last_seq, read, *_) in enumerate(conversations):
         if last_seq > read:
@@ -189,7 +191,6 @@ def greeting_steps(*, user_id: int) -> Steps:
         counts = dict((yield Query(" UNION ALL ".join(branches), all_params)))
         rows = yield Query(_MENTIONED.format(behind=" OR ".join(behind), **tables), all_params)
         mentioned = {(room, direct): count for room, direct, count in rows}
-    level_rows = yield Query(_LEVELS.format(**tables), params)
     rooms = {room_id for room_id, *_ in conversations if room_id is not None}
     unread = []
     partners = []  # (conversation id, name, last seen)
@@ -218,8 +219,12 @@ def greeting_steps(*, user_id: int) -> Steps:
         rev=rev or 0,
         unread=unread,
         levels=[
-            Notify(room=room, with_=peer, level=level)
-            for room_id, room, peer, level in level_rows
+            Notify(
+                room=name if room_id is not None else None,
+                with_=name if room_id is None else None,
+                level=level,
+            )
+            for room_id, _, name, *_, level, _, _ in level_rows
             if room_id is None or room_id in rooms
         ],
         last_seen={name: seen for _, name, seen in partners},
