@@ -32,14 +32,13 @@ from django.contrib.auth import (  # noqa: E402
 )
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS  # noqa: E402
-from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
-from django.contrib.sessions.models import Session  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils.crypto import get_random_string  # noqa: E402
 
 from chat.messaging.search import search_index_update  # noqa: E402
 from chat.messaging.store import take_revs  # noqa: E402
-from chat.models import DirectConversation, Message, ReadPosition, Room  # noqa: E402
+from chat.models import DirectConversation, LoginSession, Message, ReadPosition, Room  # noqa: E402
+from chat.sessions import SessionStore  # noqa: E402
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 SQLITE_CHUNK = 100_000
@@ -78,8 +77,14 @@ def accounts(spec: dict[str, int]) -> dict[str, list[tuple[str, str]]]:
                     HASH_SESSION_KEY: user.get_session_auth_hash(),
                 }
                 key = get_random_string(32, VALID_KEY_CHARS)
+                # As the site's session engine saves a login: with its user's id.
                 sessions.append(
-                    Session(session_key=key, session_data=store.encode(data), expire_date=expiry)
+                    LoginSession(
+                        session_key=key,
+                        session_data=store.encode(data),
+                        expire_date=expiry,
+                        user_id=user.pk,
+                    )
                 )
                 result[group].append((name, key))
                 # bulk_create sends no post_save: start them where a new user starts
@@ -88,12 +93,12 @@ def accounts(spec: dict[str, int]) -> dict[str, list[tuple[str, str]]]:
                     ReadPosition(user_id=user.pk, room_id=room_id, seq=last_seq)
                     for room_id, last_seq in rooms
                 ]
-        Session.objects.bulk_create(sessions, batch_size=2000)
+        LoginSession.objects.bulk_create(sessions, batch_size=2000)
         ReadPosition.objects.bulk_create(positions, batch_size=2000, ignore_conflicts=True)
     # Statistics for what was bulk loaded, as autovacuum would gather them in time:
     # without them PostgreSQL plans for the empty tables it last saw.
     with connection.cursor() as cursor:
-        for model in (User, Session, ReadPosition):
+        for model in (User, LoginSession, ReadPosition):
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     return result
 

@@ -10,13 +10,14 @@ leaves `send` alone.
 from functools import cache
 from importlib import import_module
 from types import SimpleNamespace
+from typing import NamedTuple
 
 from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib import auth
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.utils.crypto import constant_time_compare
 
 from chat import loop_db
@@ -43,20 +44,26 @@ def session_user(session_key: str | None) -> tuple:
 
 
 def login_steps(session_key: str | None) -> Steps:
-    """Reads the session, then its user, for a ModelBackend login that verifies with
+    """Reads the session and its user, for a ModelBackend login that verifies with
     the current secret: (session, user), or (session, None) when anything is not as
     in a good login, so that Django decides the rest.
 
-    The same checks as `auth.get_user` with ModelBackend, with the session and the
-    user read in two plain statements: the ORM's `get()` was half of the
-    handshake's session and user load (0.7 of 1.3 ms), and every socket of a
-    reconnect storm pays it. Steps (chat/loop_db.py), so that a handshake can run
+    The same checks as `auth.get_user` with ModelBackend, in plain statements: the
+    ORM's `get()` was half of the handshake's session and user load (0.7 of 1.3 ms),
+    and every socket of a reconnect storm pays it. One statement reads the session
+    with the row of the user id saved with it (chat/sessions.py); only when that is
+    not the user its data names (a row saved by Django's own engine, say) does a
+    second one read the user. Steps (chat/loop_db.py), so that a handshake can run
     them on the event loop.
     """
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     if session.session_key is None or not isinstance(session, SessionStore):
         return session, None
-    session.loaded((yield session.load_query()))
+    user_row = _user_row()
+    rows = yield session.load_query(
+        user_table=user_row.table, user_pk=user_row.pk_column, user_columns=user_row.columns
+    )
+    session.loaded(rows)
     try:
         user_id = auth.get_user_model()._meta.pk.to_python(session[auth.SESSION_KEY])
         backend = session[auth.BACKEND_SESSION_KEY]
@@ -65,11 +72,15 @@ def login_steps(session_key: str | None) -> Steps:
         return session, None
     if backend != MODEL_BACKEND or backend not in settings.AUTHENTICATION_BACKENDS:
         return session, None
-    sql, fields, converters = _user_select()
-    rows = yield Query(sql, [user_id])
-    if not rows:
-        return session, None
-    user = auth.get_user_model().from_db(connection.alias, fields, converted(rows[0], converters))
+    values = rows[0][1:]
+    if values[user_row.pk_index] != user_id:
+        rows = yield Query(user_row.select, [user_id])
+        if not rows:
+            return session, None
+        values = rows[0]
+    user = auth.get_user_model().from_db(
+        DEFAULT_DB_ALIAS, user_row.attnames, converted(values, user_row.converters)
+    )
     if not user.is_active:  # ModelBackend.user_can_authenticate
         return session, None
     if not constant_time_compare(session_hash, user.get_session_auth_hash()):
@@ -77,21 +88,37 @@ def login_steps(session_key: str | None) -> Steps:
     return session, user
 
 
-@cache
-def _user_select() -> tuple[str, list[str], list[Converters]]:
-    """The user row's SELECT, its fields' attnames, and each column's converters.
+class _UserRow(NamedTuple):
+    """How the user model's row is read: alone, or joined to its session."""
 
-    Built once: they depend on the user model and the database's vendor only.
-    """
+    select: str  # the row by primary key, alone
+    table: str
+    pk_column: str
+    columns: list[str]
+    attnames: list[str]
+    converters: list[Converters]
+    pk_index: int
+
+
+@cache
+def _user_row() -> _UserRow:
+    """Built once: it depends on the user model and the database's vendor only."""
     meta = auth.get_user_model()._meta
     quote = connection.ops.quote_name
     fields = meta.concrete_fields
-    sql = (
-        f"SELECT {', '.join(quote(field.column) for field in fields)} "
-        f"FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s"
+    columns = [field.column for field in fields]
+    return _UserRow(
+        select=(
+            f"SELECT {', '.join(quote(column) for column in columns)} "
+            f"FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s"
+        ),
+        table=meta.db_table,
+        pk_column=meta.pk.column,
+        columns=columns,
+        attnames=[field.attname for field in fields],
+        converters=[field_converters(field, meta.db_table) for field in fields],
+        pk_index=fields.index(meta.pk),
     )
-    converters = [field_converters(field, meta.db_table) for field in fields]
-    return sql, [field.attname for field in fields], converters
 
 
 class SessionUserMiddleware(BaseMiddleware):

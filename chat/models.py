@@ -1,6 +1,7 @@
 """Rooms, direct conversations and messages: fields, constraints and indexes only."""
 
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
@@ -424,3 +425,29 @@ class ModerationAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.kind} {self.target_name}"
+
+
+class LoginSession(AbstractBaseSession):
+    """A row of Django's session table, with the id of the user logged in on it.
+
+    The table stays django.contrib.sessions' own (switching session engines keeps
+    everyone logged in); migration 0010 adds the column. The site's engine
+    (chat/sessions.py) fills it on every save, so that a handshake reads a session and
+    its user in one statement (chat/auth.py); a row saved by Django's own engine has
+    none, and is read in two as before.
+    """
+
+    # A plain column, not a foreign key: the row is Django's, and a user's deletion
+    # ends their sessions by itself.
+    user_id = models.IntegerField(null=True, blank=True, verbose_name=_("user id"))
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "django_session"
+        managed = False  # django.contrib.sessions creates the table
+
+    @classmethod
+    def get_session_store_class(cls):
+        """The session engine that reads and writes these rows."""
+        from chat.sessions import SessionStore
+
+        return SessionStore

@@ -4,10 +4,13 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.sessions.backends.db import SessionStore as DjangoStore
 from django.contrib.sessions.models import Session
+from django.test import Client
 from django.utils import timezone
 
+from chat.models import LoginSession
 from chat.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +52,26 @@ def test_a_session_expiring_later_is_still_loaded():
         expire_date=timezone.now() + timedelta(minutes=1)
     )
     assert SessionStore(store.session_key).load() == {"user": "ann"}
+
+
+def test_a_login_is_saved_with_its_users_id_and_other_sessions_without(make_user):
+    alice = make_user("alice")
+    client = Client()
+    client.force_login(alice)
+    key = client.cookies["sessionid"].value
+    assert LoginSession.objects.get(session_key=key).user_id == alice.pk
+
+    anonymous = SessionStore()
+    anonymous["cart"] = "empty"
+    anonymous.create()
+    by_django = DjangoStore()
+    by_django[auth.SESSION_KEY] = str(alice.pk)
+    by_django.create()
+    for other in (anonymous, by_django):
+        assert LoginSession.objects.get(session_key=other.session_key).user_id is None
+    # The same table: Django's engine reads what the site's wrote, and the other way.
+    assert DjangoStore(key).load()[auth.SESSION_KEY] == str(alice.pk)
+    assert SessionStore(by_django.session_key).load() == {auth.SESSION_KEY: str(alice.pk)}
 
 
 def test_an_unknown_key_loads_empty():
