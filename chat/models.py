@@ -437,8 +437,9 @@ class LoginSession(AbstractBaseSession):
     none, and is read in two as before.
     """
 
-    # A plain column, not a foreign key: the row is Django's, and a user's deletion
-    # ends their sessions by itself.
+    # A plain column, not a foreign key: the table is Django's, and the column is
+    # only a hint. A session whose user is gone finds no row to join, and the login
+    # is read, and refused, from its data as before.
     user_id = models.IntegerField(null=True, blank=True, verbose_name=_("user id"))
 
     class Meta(AbstractBaseSession.Meta):

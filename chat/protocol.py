@@ -656,10 +656,10 @@ def attachment_entry(stored: dict[str, Any]) -> dict[str, Any]:
 
 # What `hello` frames derive from their lists of names (JSON text, membership), by
 # the identity of the list. In a storm the handshakes that share one read of the
-# online list (a round of presence registrations) hold the same list objects; at 10,000 names the
-# JSON is 130 KB and took 1.5 ms to encode, the set 0.6 ms to build: once per read
-# instead of once per handshake. Each entry keeps its list alive, so its id cannot
-# be reused by another list while the entry is here.
+# online list (a round of presence registrations) hold the same list objects; at
+# 10,000 names the JSON is 130 KB and took 1.5 ms to encode, the set 0.6 ms to
+# build: once per read instead of once per handshake. Each entry keeps its list
+# alive, so its id cannot be reused by another list while the entry is here.
 _DERIVED: dict[int, "_Derived"] = {}
 _DERIVED_KEPT = 8
 
