@@ -36,7 +36,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.utils.crypto import get_random_string  # noqa: E402
 
 from chat.messaging.search import search_index_update  # noqa: E402
-from chat.messaging.store import take_revs  # noqa: E402
+from chat.messaging.store import newest_refresh, take_revs  # noqa: E402
 from chat.models import DirectConversation, LoginSession, Message, ReadPosition, Room  # noqa: E402
 from chat.sessions import SessionStore  # noqa: E402
 
@@ -182,6 +182,8 @@ def _history_postgresql(
                 "first_rev": first_rev,
             },
         )
+    # Rows written here, not by the site's writers: each conversation's newest after them.
+    newest_refresh()
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Message._meta.db_table}")
 
@@ -218,6 +220,7 @@ def _history_sqlite(
                 for g in range(low, high)
             ]
             cursor.executemany(statement, rows)
+    newest_refresh()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
@@ -307,6 +310,7 @@ def search_history(count: int, username: str, seed: int = 7) -> dict:
         batch_size=2000,
         ignore_conflicts=True,
     )
+    newest_refresh()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return {

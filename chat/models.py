@@ -30,6 +30,14 @@ class Room(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     # The seq of the newest message; the row is locked while a message is added.
     last_seq = models.PositiveBigIntegerField(default=0, editable=False, verbose_name=_("last seq"))
+    # The id and rev of its newest message and newest change, kept with the room so that
+    # a greeting reads them without walking the message table (chat/messaging/greeting.py).
+    last_id = models.PositiveBigIntegerField(
+        default=0, editable=False, verbose_name=_("newest message id")
+    )
+    last_rev = models.PositiveBigIntegerField(
+        default=0, editable=False, verbose_name=_("newest revision")
+    )
     # A room with members is private to them; a room without members is open to all.
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
@@ -58,6 +66,9 @@ class DirectConversation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # As a room's: the id and rev of its newest message and newest change.
+    last_id = models.PositiveBigIntegerField(default=0, editable=False)
+    last_rev = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         constraints = [

@@ -22,7 +22,7 @@ from chat.messaging.attachments import uploads_delete_for_message
 from chat.messaging.events import message_events
 from chat.messaging.mentions import mentioned_users
 from chat.messaging.search import search_index_update
-from chat.messaging.store import order_lock, take_revs
+from chat.messaging.store import newest_noted, order_lock, take_revs
 from chat.models import Message, ModerationAction
 from chat.moderation import mute_refuse, record
 from chat.protocol import StoredMessage
@@ -180,6 +180,7 @@ def _change(
                             "rev",
                         ]
                     )
+                    newest_noted(message)
             result = reads.stored(message)
             published = changed and _publish(result, message.sender_id, message.recipient_id)
             change = Change(message=result, changed=changed, published=published)

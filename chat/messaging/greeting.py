@@ -6,8 +6,7 @@ written in SQL rather than built with the ORM: building and compiling the ORM's
 querysets for these reads cost about ten times what the database took to answer
 them (profiled during a storm: 20 ms of Python a handshake against 2 ms of queries),
 and it held the interpreter lock that the event loop needs. The rules are those of
-chat/rooms.py (`rooms_visible_to`) and chat/messaging/reads.py (`_visible_to`, and
-its SQL form `visible_sql`);
+chat/rooms.py (`rooms_visible_to`) and chat/messaging/reads.py (`_visible_to`);
 tests/test_greeting.py compares the two on the same data, so they cannot drift.
 
 The SQL is portable between PostgreSQL and SQLite: no FILTER, no NULLS LAST, no
@@ -23,7 +22,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from chat.loop_db import Query, Steps, run_steps
-from chat.messaging.reads import visible_sql
 from chat.models import (
     DirectConversation,
     LastSeen,
@@ -80,19 +78,20 @@ def _tables() -> dict[str, str]:
 # - then the user's levels other than the default: rooms by name (kind 2), then
 #   people (kind 3). A private room they have left keeps its level, out of their
 #   sight (filtered in Python);
-# - on every row, the newest message id and rev the user may see, each one backward
-#   index scan, made once. A user with nothing at all gets one row of NULLs and those.
+# - on every conversation's row, the id and rev of its newest message and newest
+#   change, kept with the conversation by the writers (chat/messaging/store.py):
+#   the newest the user may see is the greatest of them. Walking the message table
+#   down from its newest row to the first the user may see cost a row for every
+#   newer message of other people's conversations (docs/performance.md, twentieth
+#   step of issue #16).
 _GREETING = """
 SELECT g.room_id, g.direct_id, g.name, g.last_seq, g.read_seq, g.their_read, g.last_seen,
-       g.kind, g.level, newest.last_id, newest.rev
+       g.kind, g.level, g.last_id, g.last_rev
 FROM (
-  SELECT (SELECT id FROM {message} WHERE {visible} ORDER BY id DESC LIMIT 1) AS last_id,
-         (SELECT rev FROM {message} WHERE {visible} ORDER BY rev DESC LIMIT 1) AS rev
-) newest
-LEFT JOIN (
   SELECT r.id AS room_id, NULL AS direct_id, r.name AS name, r.last_seq AS last_seq,
          COALESCE(mine.seq, 0) AS read_seq, NULL AS their_read, NULL AS last_seen,
-         0 AS kind, r.name AS sort_name, NULL AS level
+         0 AS kind, r.name AS sort_name, NULL AS level, r.last_id AS last_id,
+         r.last_rev AS last_rev
   FROM {room} r
   LEFT JOIN {read} mine ON mine.room_id = r.id AND mine.user_id = %(user)s
   WHERE NOT EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id)
@@ -100,7 +99,7 @@ LEFT JOIN (
   UNION ALL
   SELECT NULL, d.id, other.username, d.last_seq, COALESCE(mine.seq, 0),
          CASE WHEN d.user_low_id = d.user_high_id THEN NULL ELSE COALESCE(theirs.seq, 0) END,
-         seen.last_seen, 1, NULL, NULL
+         seen.last_seen, 1, NULL, NULL, d.last_id, d.last_rev
   FROM {direct} d
   JOIN {user} other ON other.id = CASE WHEN d.user_low_id = %(user)s
                                        THEN d.user_high_id ELSE d.user_low_id END
@@ -111,16 +110,16 @@ LEFT JOIN (
   UNION ALL
   SELECT n.room_id, NULL, COALESCE(r.name, peer.username), NULL, NULL, NULL, NULL,
          CASE WHEN n.room_id IS NULL THEN 3 ELSE 2 END, COALESCE(r.name, peer.username),
-         n.level
+         n.level, NULL, NULL
   FROM {level} n
   LEFT JOIN {room} r ON r.id = n.room_id
   LEFT JOIN {user} peer ON peer.id = n.peer_id
   WHERE n.user_id = %(user)s
-) g ON 1 = 1
+) g
 ORDER BY g.kind, g.sort_name, g.direct_id
 """
 
-# What a row of _GREETING is, by its kind (None: the row of a user with nothing).
+# What a row of _GREETING is, by its kind.
 _ROOM, _PERSON, _ROOM_LEVEL, _PERSON_LEVEL = 0, 1, 2, 3
 _KIND = 7
 
@@ -172,9 +171,10 @@ def greeting_steps(*, user_id: int) -> Steps:
     """
     tables = _tables()
     params = {"user": user_id, "false": False}
-    rows = yield Query(_GREETING.format(visible=visible_sql(), **tables), params)
-    last_id, rev = rows[0][-2:]
+    rows = yield Query(_GREETING.format(**tables), params)
     conversations = [row for row in rows if row[_KIND] in (_ROOM, _PERSON)]
+    last_id = max((row[-2] for row in conversations), default=0)
+    rev = max((row[-1] for row in conversations), default=0)
     level_rows = [row for row in rows if row[_KIND] in (_ROOM_LEVEL, _PERSON_LEVEL)]
     branches, behind, behind_params = [], [], {"limit": UNREAD_LIMIT}
     for n, (room_id, direct_id, _, last_seq, read, *_) in enumerate(conversations):

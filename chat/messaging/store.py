@@ -367,6 +367,7 @@ def _insert(
     # Rows are inserted in batch order, so ids (and revs) rise with seq inside each
     # conversation.
     _insert_rows(messages, sent_at=now)
+    _note_newest(messages)
     search_index_update(messages=[(message.pk, message.body) for message in messages])
     Message.mentions.through.objects.bulk_create(
         Message.mentions.through(message_id=message.pk, user_id=user_id)
@@ -473,6 +474,64 @@ def _insert_rows(messages: list[_NewMessage], *, sent_at) -> None:
         ids = {rev: pk for pk, rev in cursor.fetchall()}
     for m in messages:
         m.pk = ids[m.rev]
+
+
+def _note_newest(messages: list[_NewMessage]) -> None:
+    """Records the newest id and revision of each conversation the batch wrote to."""
+    newest: dict[tuple[str, int], tuple[int, int]] = {}
+    for m in messages:
+        if m.room_id is not None:
+            key = Room._meta.db_table, m.room_id
+        else:
+            key = DirectConversation._meta.db_table, m.direct_id
+        last_id, last_rev = newest.get(key, (0, 0))
+        newest[key] = max(last_id, m.pk), max(last_rev, m.rev)
+    for table in sorted({table for table, _ in newest}):
+        rows = [(pk, *ids) for (name, pk), ids in newest.items() if name == table]
+        _newest_update(table, rows)
+
+
+def newest_noted(message: Message) -> None:
+    """Records a changed message's new revision as its conversation's newest, if it is."""
+    if message.room_id is not None:
+        _newest_update(Room._meta.db_table, [(message.room_id, 0, message.rev)])
+    elif message.direct_id is not None:
+        _newest_update(DirectConversation._meta.db_table, [(message.direct_id, 0, message.rev)])
+
+
+def _newest_update(table: str, rows: list[tuple[int, int, int]]) -> None:
+    """Raises `last_id` and `last_rev` of conversations of `table` to at least the
+    (conversation id, id, rev) of `rows`, in one statement.
+
+    Writers hold the order lock, so the values only rise; the comparison keeps a
+    conversation's newest even if a writer ever came late.
+    """
+    newest, params = rows_sql(("bigint", "bigint", "bigint"), rows)
+    greater = "CASE WHEN newest.{0} > {1}.{0} THEN newest.{0} ELSE {1}.{0} END"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH newest(id, last_id, last_rev) AS ({newest}) "
+            f"UPDATE {table} SET last_id = {greater.format('last_id', table)}, "
+            f"last_rev = {greater.format('last_rev', table)} "
+            f"FROM newest WHERE {table}.id = newest.id",
+            params,
+        )
+
+
+def newest_refresh() -> None:
+    """Sets every conversation's newest id and revision from its messages: for rows
+    written by other means than this module (the benchmark's bulk seeding)."""
+    message = connection.ops.quote_name(Message._meta.db_table)
+    with connection.cursor() as cursor:
+        for table, column in (
+            (Room._meta.db_table, "room_id"),
+            (DirectConversation._meta.db_table, "direct_id"),
+        ):
+            newest = f"FROM {message} m WHERE m.{column} = {table}.id"
+            cursor.execute(
+                f"UPDATE {table} SET last_id = COALESCE((SELECT MAX(m.id) {newest}), 0), "
+                f"last_rev = COALESCE((SELECT MAX(m.rev) {newest}), 0)"
+            )
 
 
 def take_revs(count: int) -> int:
