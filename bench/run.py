@@ -150,6 +150,10 @@ def _run_target(name: str, wanted: list[str], run: scenarios.Run, work: Path, pg
                 waited = asyncio.run(scenarios.quiesce(target))
                 if waited >= 1:
                     run.log(f"{name}: server still busy for {waited} s after {scenario}")
+                if target.database_url:
+                    analyzed = targets.autovacuum_analyze(target.database_url)
+                    if analyzed:
+                        run.log(f"{name}: ANALYZE as autovacuum would: {', '.join(analyzed)}")
     except Exception as error:
         run.log(f"{name}: FAILED: {error!r}\n{traceback.format_exc()}")
         entry["error"] = repr(error)

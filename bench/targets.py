@@ -151,6 +151,36 @@ def postgres_available() -> bool:
         return False
 
 
+# Which tables autovacuum would analyze now, by its own rule: more rows changed since
+# the last ANALYZE than autovacuum_analyze_threshold + autovacuum_analyze_scale_factor
+# times the rows (https://www.postgresql.org/docs/current/routine-vacuuming.html).
+_DUE_FOR_ANALYZE = """
+SELECT format('%I.%I', s.schemaname, s.relname)
+FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+WHERE s.n_mod_since_analyze > current_setting('autovacuum_analyze_threshold')::float8
+      + current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0)
+"""
+
+
+def autovacuum_analyze(database_url: str) -> list[str]:
+    """Runs the ANALYZE a PostgreSQL with autovacuum on would have run by now, when the
+    benchmark's has it off; returns the tables analyzed.
+
+    A deployment's PostgreSQL keeps autovacuum on (its default), which gathers
+    statistics as tables grow; some machines run the benchmark with it off, and then
+    the tables the scenarios filled keep the statistics of when they were empty.
+    """
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as db:
+        if db.execute("SHOW autovacuum").fetchone()[0] == "on":
+            return []  # the server does it itself
+        tables = [name for (name,) in db.execute(_DUE_FOR_ANALYZE).fetchall()]
+        for table in tables:
+            db.execute(f"ANALYZE {table}")
+    return tables
+
+
 def _pg_admin_url() -> str:
     parsed = urllib.parse.urlsplit(PG_URL)
     return urllib.parse.urlunsplit(parsed._replace(path="/postgres"))
@@ -199,6 +229,8 @@ class Target:
     # Site only: the searchable messages (bench.seed search), or None.
     search: dict | None = None
     database: str | None = None
+    # Site only, PostgreSQL only: its DATABASE_URL (see autovacuum_analyze).
+    database_url: str | None = None
     # Every server process and its port (the first are `server` and `port`).
     servers: list[Process] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
@@ -378,6 +410,7 @@ def site(
                 long_history=long_seeded,
                 search=searchable,
                 database=vendor,
+                database_url=database_url if vendor == "postgresql" else None,
             )
         finally:
             for server in servers:

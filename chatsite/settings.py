@@ -181,6 +181,15 @@ elif _engine.startswith("django.db.backends.postgresql"):
     # keep prepared statements (PgBouncer before 1.21, or without max_prepared_statements).
     if _bool("DATABASE_PREPARED_STATEMENTS", True):
         _db.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+    # PostgreSQL compiles a statement to machine code (JIT) once its estimated cost
+    # passes jit_above_cost, at every execution. The site's statements are short, and
+    # an estimate grown with the tables set it off for the greeting: 40 ms of
+    # compiling for 0.4 ms of work, at every handshake (docs/performance.md,
+    # twenty-first step of issue #16). `on` for a pooler that refuses the
+    # connection's `options` (PgBouncer without ignore_startup_parameters = options).
+    if not _bool("DATABASE_JIT", False):
+        _options = _db.setdefault("OPTIONS", {})
+        _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 else:
     raise ImproperlyConfigured(
         f"DATABASE_URL must start with sqlite:// or postgres://; got {_database_url!r}"

@@ -1,6 +1,6 @@
 """The `hello` greeting, read in hand-written SQL, against the ORM rules it replaced.
 
-chat/messaging/greeting.py answers in four portable SQL statements for speed; the
+chat/messaging/greeting.py answers in one portable SQL statement for speed; the
 rules it must follow live on in the ORM selectors (`rooms_visible_to`,
 `messages_visible_to`). These tests build a user's world with rooms open, private
 and left, direct conversations, deletions, mentions, read positions, notification
@@ -414,9 +414,25 @@ def test_each_conversation_keeps_the_id_and_rev_of_its_newest_message_and_change
         assert (conversation.last_id, conversation.last_rev) == _newest(conversation)
 
 
+def _message_scans(sql: str) -> list[dict]:
+    """The nodes of PostgreSQL's executed plan for `sql` that read the message table
+    (by itself or through one of its indexes), with how often each ran."""
+    table = Message._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
+        (plan,) = cursor.fetchone()[0]
+    found, nodes = [], [plan["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        nodes += node.get("Plans", [])
+        if node.get("Relation Name") == table:
+            found.append(node)
+    return found
+
+
 def test_a_greeting_reads_no_message_rows_however_many_others_wrote(make_user):
     """The newest id and rev come from the conversations' rows: one statement, which
-    names no message table, when nothing is unread."""
+    reads no message row when nothing is unread."""
     ann, bob, carol = make_user("ann"), make_user("bob"), make_user("carol")
     _private("hidden", bob, carol)
     mine = _say(ann, "mine", room="general")
@@ -431,5 +447,59 @@ def test_a_greeting_reads_no_message_rows_however_many_others_wrote(make_user):
     assert actual.last_id == mine
     assert actual.rev == Message.objects.get(pk=mine).rev
     assert len(queries) == 1
-    assert Message._meta.db_table not in queries[0]["sql"]
     _assert_same(actual, _oracle(ann))
+    if connection.vendor == "postgresql":
+        scans = _message_scans(queries[0]["sql"])
+        assert scans, "the unread counts name the message table"
+        assert [node["Actual Loops"] for node in scans] == [0] * len(scans)
+
+
+def test_a_greeting_with_something_unread_is_still_one_statement(make_user):
+    """Unread counts and mentions come on the conversations' rows, read only in the
+    conversations with something unread."""
+    ann, bob = make_user("ann"), make_user("bob")
+    _say(bob, "before", room="general")
+    read_mark(user=ann, room="general", with_=None, seq=1)
+    _say(bob, "hello @ann", room="general")
+    _say(bob, "a word", to="ann")
+    _say(ann, "mine", room="general")
+    _private("quiet", ann, bob)  # nothing in it: nothing to count
+
+    with CaptureQueriesContext(connection) as queries:
+        actual = greeting(user_id=ann.pk)
+
+    assert len(queries) == 1
+    counts = {(u.room, u.with_): (u.unread, u.mentions) for u in actual.unread}
+    assert counts[("general", None)] == (1, 1)
+    assert counts[(None, "bob")] == (1, 0)
+    assert counts[("quiet", None)] == (0, 0)
+    _assert_same(actual, _oracle(ann))
+    if connection.vendor == "postgresql":
+        # Two counts (unread, mentions) in each of the two conversations behind.
+        ran = [node for node in _message_scans(queries[0]["sql"]) if node["Actual Loops"]]
+        assert len(ran) == 4
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan cache")
+def test_postgresql_keeps_one_plan_of_the_greeting_for_everyone(make_user):
+    """Prepared, the greeting is planned once for all users: a plan for each user
+    (a custom plan) cost PostgreSQL more than the statement's own work, and it
+    chooses one whenever the user's own figures make the generic plan look dearer."""
+    ann, bob = make_user("ann"), make_user("bob")
+    for n in range(40):
+        _say(bob, f"hello {n}", room="general")
+    _say(ann, "mine", room="general")
+    with connection.cursor() as cursor:
+        # Statistics on who sent what: the figures a custom plan is made from.
+        cursor.execute(f"ANALYZE {Message._meta.db_table}")
+    for _ in range(8):  # psycopg prepares a statement on its fifth use
+        for user in (ann, bob):
+            greeting(user_id=user.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            ["%g.last_rev, g.unread%"],
+        )
+        ((generic, custom),) = cursor.fetchall()
+    assert generic > 0, (generic, custom)

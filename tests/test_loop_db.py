@@ -249,3 +249,13 @@ def _backend_pid_here() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]
+
+
+def test_neither_djangos_connections_nor_the_loops_compile_statements(max_age):
+    """JIT off (chatsite/settings.py): compiling a statement whose estimate grew with
+    the tables cost a handshake 40 ms."""
+    max_age(60)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
+    assert asyncio.run(loop_db.read(_steps, "SHOW jit")) == [[("off",)]]

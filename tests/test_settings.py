@@ -21,6 +21,7 @@ KNOBS = {
     "DATABASE_URL",
     "DATABASE_CONN_MAX_AGE",
     "DATABASE_PREPARED_STATEMENTS",
+    "DATABASE_JIT",
     "REDIS_URL",
 }
 
@@ -189,8 +190,13 @@ def test_postgres_url_selects_postgresql_with_persistent_connections():
     assert database["ENGINE"] == "django.db.backends.postgresql"
     assert database["NAME"] == "x"
     assert database["CONN_MAX_AGE"] > 0
-    # Statements prepared once they repeat, unless a pooler needs them off.
-    assert database["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 5}
+    # Statements prepared once they repeat, unless a pooler needs them off, and never
+    # compiled to machine code.
+    assert database["OPTIONS"] == {
+        "server_side_binding": True,
+        "prepare_threshold": 5,
+        "options": "-c jit=off",
+    }
 
 
 @pytest.mark.parametrize("value", ["off", "0", "no"])
@@ -202,7 +208,24 @@ def test_prepared_statements_can_be_turned_off_for_a_pooler(value):
             "DATABASE_PREPARED_STATEMENTS": value,
         }
     )
-    assert database["OPTIONS"] == {}
+    assert database["OPTIONS"] == {"options": "-c jit=off"}
+
+
+def test_jit_can_be_left_to_the_server_for_a_pooler_that_refuses_options():
+    database = started(
+        {**GOOD, "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x", "DATABASE_JIT": "on"}
+    )
+    assert "options" not in database["OPTIONS"]
+
+
+def test_jit_off_keeps_the_options_the_database_url_gives():
+    database = started(
+        {
+            **GOOD,
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x?options=-c%20work_mem%3D8MB",
+        }
+    )
+    assert database["OPTIONS"]["options"] == "-c work_mem=8MB -c jit=off"
 
 
 def test_a_bad_prepared_statements_value_stops_the_site_naming_it():

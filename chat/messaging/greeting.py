@@ -1,5 +1,4 @@
-"""What `hello` tells a new socket from the database, in one statement (three when the
-user has something unread).
+"""What `hello` tells a new socket from the database, in one statement.
 
 Every handshake reads it, and in a reconnect storm every socket at once, so it is
 written in SQL rather than built with the ORM: building and compiling the ORM's
@@ -69,12 +68,41 @@ def _tables() -> dict[str, str]:
     }
 
 
+# Unread messages of others after the read position, up to UNREAD_LIMIT, and the
+# unread ones among them that mention the user (all of those: there are few, found
+# from the user's side), as two columns of a conversation's row. The CASE skips both
+# where nothing is unread, which is most conversations of most handshakes.
+#
+# Prepared, the statement should be planned once for every user (a generic plan):
+# planning it cost PostgreSQL more than running it. PostgreSQL plans it again for
+# each user (a custom plan) whenever the generic plan's estimate is the dearer, and
+# `m.sender_id <> user` made it so: it knows how many messages each user sent, and
+# a plan for one user is priced with their figure. `m.sender_id + 0` is an
+# expression it has no figures for, priced the same either way. The limit and
+# `NOT m.deleted` are written into the text, not passed, for the same reason: as
+# parameters, each made the generic plan the dearer (tests/test_greeting.py).
+_UNREAD = """
+CASE WHEN {last} > {read} THEN (
+  SELECT COUNT(*) FROM (
+    SELECT 1 FROM {{message}} m
+    WHERE m.{column} = {id} AND m.seq > {read}
+      AND NOT m.deleted AND m.sender_id + 0 <> %(user)s
+    LIMIT {{limit:d}}
+  ) AS unread
+) ELSE 0 END AS unread,
+CASE WHEN {last} > {read} THEN (
+  SELECT COUNT(*) FROM {{mentions}} mm JOIN {{message}} m ON m.id = mm.message_id
+  WHERE mm.user_id = %(user)s AND m.{column} = {id} AND m.seq > {read}
+    AND NOT m.deleted AND m.sender_id + 0 <> %(user)s
+) ELSE 0 END AS mentions"""
+
 # What every greeting reads, in one statement (each statement costs a round trip,
-# the larger part of a handshake's reads: docs/performance.md, eighteenth step):
+# the larger part of a handshake's reads: docs/performance.md, eighteenth step and
+# twenty-first):
 # - every conversation of the user with its read positions: the rooms they may see
 #   (open rooms, and private rooms they are in; kind 0), by name, then their direct
 #   conversations (kind 1), oldest first, each with the other party, how far the
-#   other party has read, and when they were last seen;
+#   other party has read, when they were last seen, and what is unread (_UNREAD);
 # - then the user's levels other than the default: rooms by name (kind 2), then
 #   people (kind 3). A private room they have left keeps its level, out of their
 #   sight (filtered in Python);
@@ -86,65 +114,70 @@ def _tables() -> dict[str, str]:
 #   step of issue #16).
 _GREETING = """
 SELECT g.room_id, g.direct_id, g.name, g.last_seq, g.read_seq, g.their_read, g.last_seen,
-       g.kind, g.level, g.last_id, g.last_rev
+       g.kind, g.level, g.last_id, g.last_rev, g.unread, g.mentions
 FROM (
   SELECT r.id AS room_id, NULL AS direct_id, r.name AS name, r.last_seq AS last_seq,
          COALESCE(mine.seq, 0) AS read_seq, NULL AS their_read, NULL AS last_seen,
          0 AS kind, r.name AS sort_name, NULL AS level, r.last_id AS last_id,
-         r.last_rev AS last_rev
-  FROM {room} r
-  LEFT JOIN {read} mine ON mine.room_id = r.id AND mine.user_id = %(user)s
-  WHERE NOT EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id)
-     OR EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id AND m.user_id = %(user)s)
+         r.last_rev AS last_rev,
+         {room_unread}
+  FROM {{room}} r
+  LEFT JOIN {{read}} mine ON mine.room_id = r.id AND mine.user_id = %(user)s
+  WHERE NOT EXISTS (SELECT 1 FROM {{members}} m WHERE m.room_id = r.id)
+     OR EXISTS (SELECT 1 FROM {{members}} m WHERE m.room_id = r.id AND m.user_id = %(user)s)
   UNION ALL
   SELECT NULL, d.id, other.username, d.last_seq, COALESCE(mine.seq, 0),
          CASE WHEN d.user_low_id = d.user_high_id THEN NULL ELSE COALESCE(theirs.seq, 0) END,
-         seen.last_seen, 1, NULL, NULL, d.last_id, d.last_rev
-  FROM {direct} d
-  JOIN {user} other ON other.id = CASE WHEN d.user_low_id = %(user)s
-                                       THEN d.user_high_id ELSE d.user_low_id END
-  LEFT JOIN {read} mine ON mine.direct_id = d.id AND mine.user_id = %(user)s
-  LEFT JOIN {read} theirs ON theirs.direct_id = d.id AND theirs.user_id <> %(user)s
-  LEFT JOIN {seen} seen ON seen.user_id = other.id
+         seen.last_seen, 1, NULL, NULL, d.last_id, d.last_rev,
+         {direct_unread}
+  FROM {{direct}} d
+  JOIN {{user}} other ON other.id = CASE WHEN d.user_low_id = %(user)s
+                                         THEN d.user_high_id ELSE d.user_low_id END
+  LEFT JOIN {{read}} mine ON mine.direct_id = d.id AND mine.user_id = %(user)s
+  LEFT JOIN {{read}} theirs ON theirs.direct_id = d.id AND theirs.user_id <> %(user)s
+  LEFT JOIN {{seen}} seen ON seen.user_id = other.id
   WHERE d.user_low_id = %(user)s OR d.user_high_id = %(user)s
   UNION ALL
   SELECT n.room_id, NULL, COALESCE(r.name, peer.username), NULL, NULL, NULL, NULL,
          CASE WHEN n.room_id IS NULL THEN 3 ELSE 2 END, COALESCE(r.name, peer.username),
-         n.level, NULL, NULL
-  FROM {level} n
-  LEFT JOIN {room} r ON r.id = n.room_id
-  LEFT JOIN {user} peer ON peer.id = n.peer_id
+         n.level, NULL, NULL, NULL, NULL
+  FROM {{level}} n
+  LEFT JOIN {{room}} r ON r.id = n.room_id
+  LEFT JOIN {{user}} peer ON peer.id = n.peer_id
   WHERE n.user_id = %(user)s
 ) g
 ORDER BY g.kind, g.sort_name, g.direct_id
-"""
+""".format(
+    room_unread=_UNREAD.format(
+        column="room_id", id="r.id", last="r.last_seq", read="COALESCE(mine.seq, 0)"
+    ),
+    direct_unread=_UNREAD.format(
+        column="direct_id", id="d.id", last="d.last_seq", read="COALESCE(mine.seq, 0)"
+    ),
+)
+
+
+class _Row(NamedTuple):
+    """A row of _GREETING; a level row (kind 2 or 3) has only the ids, name, kind and
+    level."""
+
+    room_id: int | None
+    direct_id: int | None
+    name: str
+    last_seq: int | None
+    read_seq: int | None
+    their_read: int | None
+    last_seen: object
+    kind: int
+    level: str | None
+    last_id: int | None
+    last_rev: int | None
+    unread: int | None
+    mentions: int | None
+
 
 # What a row of _GREETING is, by its kind.
 _ROOM, _PERSON, _ROOM_LEVEL, _PERSON_LEVEL = 0, 1, 2, 3
-_KIND = 7
-
-
-# Unread messages of others in one conversation with something after the read
-# position, up to UNREAD_LIMIT; one such branch per conversation, joined with
-# UNION ALL, each stopping at the limit.
-_UNREAD_IN = """
-SELECT {n}, COUNT(*) FROM (
-  SELECT 1 FROM {message} m
-  WHERE {after} AND m.deleted = %(false)s AND m.sender_id <> %(user)s
-  LIMIT %(limit)s
-) AS unread{n}
-"""
-
-# Unread messages of others that mention the user, in the conversations with
-# something after the read position ({behind} lists them), from the user's mentions.
-_MENTIONED = """
-SELECT m.room_id, m.direct_id, COUNT(*)
-FROM {mentions} mm
-JOIN {message} m ON m.id = mm.message_id
-WHERE mm.user_id = %(user)s AND m.deleted = %(false)s AND m.sender_id <> %(user)s
-  AND ({behind})
-GROUP BY m.room_id, m.direct_id
-"""
 
 
 def _when(value) -> datetime | None:
@@ -169,63 +202,45 @@ def greeting_steps(*, user_id: int) -> Steps:
     Unread counts the messages of others after the read position that are not
     deleted, up to UNREAD_LIMIT; mentions, all those among them that mention the user.
     """
-    tables = _tables()
-    params = {"user": user_id, "false": False}
-    rows = yield Query(_GREETING.format(**tables), params)
-    conversations = [row for row in rows if row[_KIND] in (_ROOM, _PERSON)]
-    last_id = max((row[-2] for row in conversations), default=0)
-    rev = max((row[-1] for row in conversations), default=0)
-    level_rows = [row for row in rows if row[_KIND] in (_ROOM_LEVEL, _PERSON_LEVEL)]
-    branches, behind, behind_params = [], [], {"limit": UNREAD_LIMIT}
-    for n, (room_id, direct_id, _, last_seq, read, *_) in enumerate(conversations):
-        if last_seq > read:
-            column = "room_id" if room_id is not None else "direct_id"
-            after = f"(m.{column} = %(c{n})s AND m.seq > %(r{n})s)"
-            branches.append(_UNREAD_IN.format(n=n, after=after, **tables))
-            behind.append(after)
-            behind_params[f"c{n}"] = room_id if room_id is not None else direct_id
-            behind_params[f"r{n}"] = read
-    counts, mentioned = {}, {}
-    if branches:
-        all_params = {**params, **behind_params}
-        counts = dict((yield Query(" UNION ALL ".join(branches), all_params)))
-        rows = yield Query(_MENTIONED.format(behind=" OR ".join(behind), **tables), all_params)
-        mentioned = {(room, direct): count for room, direct, count in rows}
-    rooms = {room_id for room_id, *_ in conversations if room_id is not None}
+    params = {"user": user_id}
+    rows = [
+        _Row._make(row)
+        for row in (yield Query(_GREETING.format(**_tables(), limit=UNREAD_LIMIT), params))
+    ]
+    conversations = [row for row in rows if row.kind in (_ROOM, _PERSON)]
+    rooms = {row.room_id for row in conversations if row.room_id is not None}
     unread = []
     partners = []  # (conversation id, name, last seen)
-    for n, (room_id, direct_id, name, last_seq, read, their_read, seen, *_) in enumerate(
-        conversations
-    ):
-        count, mentions = counts.get(n, 0), mentioned.get((room_id, direct_id), 0)
+    for row in conversations:
         unread.append(
             Unread(
-                room=name if room_id is not None else None,
-                with_=name if direct_id is not None else None,
-                read_seq=read,
-                last_seq=last_seq,
-                unread=count,
-                mentions=mentions,
-                their_read_seq=their_read,
+                room=row.name if row.room_id is not None else None,
+                with_=row.name if row.direct_id is not None else None,
+                read_seq=row.read_seq,
+                last_seq=row.last_seq,
+                unread=row.unread,
+                mentions=row.mentions,
+                their_read_seq=row.their_read,
             )
         )
-        if direct_id is not None:
-            partners.append((direct_id, name, _when(seen)))
+        if row.direct_id is not None:
+            partners.append((row.direct_id, row.name, _when(row.last_seen)))
     partners.sort(reverse=True)  # the newest conversation first
     partners = partners[:DIRECT_PARTNERS]
     return Greeting(
         direct=[name for _, name, _ in partners],
-        last_id=last_id or 0,
-        rev=rev or 0,
+        last_id=max((row.last_id for row in conversations), default=0),
+        rev=max((row.last_rev for row in conversations), default=0),
         unread=unread,
         levels=[
             Notify(
-                room=name if room_id is not None else None,
-                with_=name if room_id is None else None,
-                level=level,
+                room=row.name if row.room_id is not None else None,
+                with_=row.name if row.room_id is None else None,
+                level=row.level,
             )
-            for room_id, _, name, *_, level, _, _ in level_rows
-            if room_id is None or room_id in rooms
+            for row in rows
+            if row.kind in (_ROOM_LEVEL, _PERSON_LEVEL)
+            and (row.room_id is None or row.room_id in rooms)
         ],
         last_seen={name: seen for _, name, seen in partners},
     )
