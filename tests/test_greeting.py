@@ -503,3 +503,32 @@ def test_postgresql_keeps_one_plan_of_the_greeting_for_everyone(make_user):
         )
         ((generic, custom),) = cursor.fetchall()
     assert generic > 0, (generic, custom)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_unread_is_counted_along_the_conversations_index_behind_other_rooms(make_user):
+    """Behind thousands of other rooms' messages, the unread count walks the room's
+    (room, seq) index and stops at the limit. Without an order, plans made for a room
+    of average size read the message table from its start, or every entry of the
+    room's index before the limit could stop them."""
+    from bench.seed import search_history  # the benchmark's bulk writer
+
+    ann, bob, carol = make_user("ann"), make_user("bob"), make_user("carol")
+    # Rooms and direct conversations of others, their messages interleaved, all of
+    # them read by ann (the benchmark's search seed: carol is its searcher).
+    search_history(100_000, carol.username)
+    for n in range(30):
+        _say(bob, f"hello {n}", room="general")
+    with connection.cursor() as cursor:
+        # As autovacuum would by now: the plans are made from these figures.
+        cursor.execute(f"ANALYZE {Message._meta.db_table}")
+
+    with CaptureQueriesContext(connection) as queries:
+        actual = greeting(user_id=ann.pk)
+
+    counts = {u.room: u.unread for u in actual.unread if u.unread}
+    assert counts == {"general": 30}
+    ran = [node for node in _message_scans(queries[0]["sql"]) if node["Actual Loops"]]
+    assert ran and {node["Node Type"] for node in ran} <= {"Index Scan", "Index Only Scan"}, [
+        (node["Node Type"], node.get("Index Name")) for node in ran
+    ]

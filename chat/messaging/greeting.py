@@ -71,7 +71,11 @@ def _tables() -> dict[str, str]:
 # Unread messages of others after the read position, up to UNREAD_LIMIT, and the
 # unread ones among them that mention the user (all of those: there are few, found
 # from the user's side), as two columns of a conversation's row. The CASE skips both
-# where nothing is unread, which is most conversations of most handshakes.
+# where nothing is unread, which is most conversations of most handshakes. The count
+# goes in `seq` order so that PostgreSQL walks the conversation's (room, seq) or
+# (direct, seq) index and stops at the limit: without an order, a plan made for a
+# conversation of average size read the message table from its start, and behind
+# 1,000,000 messages of other rooms that was 150 ms a handshake.
 #
 # Prepared, the statement should be planned once for every user (a generic plan):
 # planning it cost PostgreSQL more than running it. PostgreSQL plans it again for
@@ -87,6 +91,7 @@ CASE WHEN {last} > {read} THEN (
     SELECT 1 FROM {{message}} m
     WHERE m.{column} = {id} AND m.seq > {read}
       AND NOT m.deleted AND m.sender_id + 0 <> %(user)s
+    ORDER BY m.seq
     LIMIT {{limit:d}}
   ) AS unread
 ) ELSE 0 END AS unread,
