@@ -9,8 +9,8 @@ chat/rooms.py (`rooms_visible_to`) and chat/messaging/reads.py (`_visible_to`);
 tests/test_greeting.py compares the two on the same data, so they cannot drift.
 
 The SQL is portable between PostgreSQL and SQLite: no FILTER, no NULLS LAST, no
-arrays; the conversations' list of conditions is written out from the first
-statement's rows.
+arrays, no LATERAL; each conversation's unread counts are scalar subqueries on its
+own row.
 """
 
 from datetime import UTC, datetime
